@@ -1,0 +1,155 @@
+//! Lesson 02, server: the notes' section 2.2 (通信循环及代码优化 服务端).
+//!
+//! An echo server that adds `123` to every message (the notes' behaviour), talks to one client
+//! for as long as it stays (通信循环, communication loop), then takes the next (链接循环,
+//! connection loop), forever. The notes list six improvements (优化项); each is marked below as
+//! "Step N". Two of the notes' lines are wrong and are fixed here, with the reason at the line:
+//!
+//! - `if len(data) == 0: continue`: an empty read means the client has gone. `continue` asks
+//!   again, gets 0 again at once, and spins at 100% CPU without ever serving the next client.
+//! - `except ConnectionResetError`: only one kind of error was caught; any other (or a message
+//!   that is not UTF-8) killed the whole server. Here any error ends that one client only.
+//!
+//! ```text
+//! cargo run --bin lesson02-server                 # terminal 1
+//! cargo run --bin lesson02-client                 # terminal 2: type lines, Ctrl-D to leave
+//! ```
+//!
+//! Watch for: each line comes back with `123`; leave with Ctrl-D (or close the window) and
+//! start the client again: the same server serves it. `--backlog 2 --no-accept` is the
+//! 半连接池 demo (see the lesson README): listen, never accept, and count how many connects
+//! complete.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use socket2::{Domain, Protocol, Socket, Type};
+use socket_lessons::{announce, cli, wire::Traced};
+
+/// Lesson 02 server: echo every message with "123" appended, one client after another.
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    common: cli::Common,
+
+    /// The listen() backlog, the notes' `server.listen(5)` (半连接池)
+    #[arg(long, default_value_t = 5)]
+    backlog: i32,
+
+    /// Listen but never accept: the 半连接池 demo (connections queue up, then stall)
+    #[arg(long)]
+    no_accept: bool,
+}
+
+fn main() -> Result<()> {
+    let args: Args = cli::parse();
+    let listener = listen(args.common.addr, args.backlog)?;
+    announce(listener.local_addr()?)?;
+
+    if args.no_accept {
+        // The 半连接池 demo. The kernel completes handshakes on its own and parks the new
+        // connections in the accept queue until we accept() them, which we never do. On Linux
+        // the queue holds backlog + 1 connections; once it is full, further SYNs are dropped,
+        // so the next client's connect() neither succeeds nor is refused: it stalls.
+        println!("not accepting: connections wait in the queue (backlog {})", args.backlog);
+        loop {
+            std::thread::park();
+        }
+    }
+
+    // Step 5: the connection loop (链接循环): when one client leaves, serve the next.
+    loop {
+        // accept() blocks until a client completed the handshake. It can fail for reasons that
+        // belong to that one connection (it was reset while queued, too many open files for a
+        // moment): log it and keep serving.
+        let (sock, address) = match listener.accept() {
+            Ok(pair) => pair,
+            Err(e) => {
+                println!("accept failed: {e}");
+                continue;
+            }
+        };
+        println!("{address} connected");
+        let mut sock = Traced::labelled(sock, args.common.trace, address);
+
+        // Step 1 (on the server's side): the communication loop (通信循环): keep talking.
+        let mut buf = [0u8; 1024];
+        loop {
+            // `data = sock.recv(1024)`: up to 1024 bytes of whatever the client has sent.
+            let n = match sock.read(&mut buf) {
+                // Step 2, fixed. `Ok(0)` is end of stream: the client closed its side and no
+                // byte will ever come again. The notes' `if len(data) == 0: continue` reads
+                // again, gets 0 again at once, forever: 100% CPU, and the next client waits
+                // for good. The right reaction is to leave the communication loop.
+                Ok(0) => {
+                    println!("{address} closed the connection");
+                    break;
+                }
+                Ok(n) => n,
+                // A signal interrupted the call before any byte arrived: just ask again.
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                // Step 4, widened. The notes catch only ConnectionResetError (the client was
+                // killed, or closed with our reply unread). Any error here belongs to this one
+                // client: log it, drop the connection, serve the next one.
+                Err(e) => {
+                    println!("{address} dropped: {e}");
+                    break;
+                }
+            };
+
+            // `print(data.decode('utf8'))`: in the notes a message that is not valid UTF-8
+            // raises UnicodeDecodeError, which nothing catches: the server dies. Lossy decoding
+            // prints U+FFFD for such bytes instead. A long line can also arrive cut in the
+            // middle of a character: the read stops at 1024 bytes, wherever that falls.
+            println!("{address} says: {}", String::from_utf8_lossy(&buf[..n]));
+
+            // `sock.send(data + b'123')`. write_all, not write: a write may accept only part
+            // of the buffer, and the rest would be silently lost.
+            let mut reply = buf[..n].to_vec();
+            reply.extend_from_slice(b"123");
+            if let Err(e) = sock.write_all(&reply) {
+                println!("{address} dropped: {e}");
+                break;
+            }
+        }
+        // `sock` is dropped here: the connection is closed, and we go back to accept().
+    }
+}
+
+/// The notes' `socket()`, Step 3's `setsockopt(SO_REUSEADDR)`, `bind()` and Step 6's
+/// `listen(5)`, each as its own call. std's `TcpListener::bind` does all four at once with
+/// choices of its own (SO_REUSEADDR on Unix, backlog 128), so we use socket2, which exposes
+/// each system call as the notes write it.
+fn listen(addr: SocketAddr, backlog: i32) -> Result<TcpListener> {
+    // `server = socket.socket()`: an IPv4 or IPv6 TCP socket, matching the address.
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .context("cannot create a socket")?;
+
+    // Step 3: `server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)`, before bind.
+    // After a server stops, its old connections linger in TIME_WAIT for up to a minute or two;
+    // without this option, bind() fails with "address already in use" until they are gone.
+    // It does not let two running servers share a port on Linux or macOS. On Windows the same
+    // option means something else (it lets another program take over a port we are using), and
+    // Windows does not block the restart case anyway, so we set it on Unix only, as std does.
+    #[cfg(unix)]
+    socket
+        .set_reuse_address(true)
+        .context("cannot set SO_REUSEADDR")?;
+
+    // `server.bind((ip, 8080))`: give the phone its number.
+    socket
+        .bind(&addr.into())
+        .with_context(|| format!("cannot bind {addr}"))?;
+
+    // Step 6: `server.listen(5)`, the 半连接池. The notes say "five clients can wait". What it
+    // really bounds on Linux is the queue of connections that finished the handshake but were
+    // not yet accept()ed; values above /proc/sys/net/core/somaxconn are silently lowered. See
+    // the lesson README for what we measured.
+    socket
+        .listen(backlog)
+        .with_context(|| format!("cannot listen on {addr}"))?;
+
+    Ok(socket.into())
+}

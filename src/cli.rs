@@ -1,0 +1,63 @@
+//! Command-line options every lesson binary shares.
+//!
+//! Each binary declares its own `clap::Parser` struct, flattens [`Common`] into it and calls
+//! [`parse`]. `--help` prints help and exits 0; a bad argument exits 2 with a one-line reason.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use clap::Parser;
+
+/// The notes' address: their code binds port 8080 (on a LAN IP; we default to loopback).
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
+/// `--addr` and `--trace`, flattened into every binary's options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// Address to listen on (servers) or connect to (clients); port 0 picks a free port
+    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_ADDR, value_parser = parse_addr)]
+    pub addr: SocketAddr,
+
+    /// Show every socket read/write on stderr with its byte count and a preview
+    #[arg(long)]
+    pub trace: bool,
+}
+
+/// Resolves `HOST:PORT` (`127.0.0.1:8080`, `[::1]:8080`, `localhost:8080`) to one address.
+pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    let mut addrs = text
+        .to_socket_addrs()
+        .map_err(|e| format!("expected HOST:PORT ({e})"))?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("{text} resolves to no address"))
+}
+
+/// Parses the process arguments into `T`.
+///
+/// Like `T::parse()`, except that an error is printed on one line (`lesson02-server: ...`)
+/// instead of clap's several, so scripts and tests can read the reason. Exit status 2.
+pub fn parse<T: Parser>() -> T {
+    match T::try_parse() {
+        Ok(args) => args,
+        Err(err) if !err.use_stderr() => {
+            // --help and --version: not errors, print as clap formats them and exit 0.
+            let _ = err.print();
+            std::process::exit(0);
+        }
+        Err(err) => {
+            let bin = std::env::args()
+                .next()
+                .as_deref()
+                .and_then(|p| std::path::Path::new(p).file_stem()?.to_str().map(String::from))
+                .unwrap_or_else(|| "socket-lessons".into());
+            let text = err.to_string();
+            let reason = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("bad arguments")
+                .trim_start_matches("error: ");
+            eprintln!("{bin}: {reason} (try --help)");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Decoding the output of a command run by the server (lessons 03 and 04).
+//!
+//! The notes' server sends whatever bytes the shell printed: UTF-8 on Linux and macOS, GBK on
+//! a Chinese Windows console. The notes' clients decode with one or the other, mixed (bug 9 in
+//! the course-notes README). We try UTF-8 first and fall back to GBK, or force one.
+
+use std::borrow::Cow;
+
+/// How to turn output bytes into text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputEncoding {
+    /// UTF-8 when the bytes are valid UTF-8, GBK otherwise
+    #[default]
+    Auto,
+    /// UTF-8; invalid bytes become U+FFFD
+    #[value(name = "utf-8", alias = "utf8")]
+    Utf8,
+    /// GBK, the code page of a Chinese Windows console (cp936)
+    Gbk,
+}
+
+/// Decodes `bytes` as `encoding` says. Never fails: undecodable bytes become U+FFFD.
+///
+/// A chunk cut in the middle of a character (lesson 03's `read(1024)` does that) decodes with
+/// a U+FFFD where the cut is; that is part of what lesson 03 shows.
+pub fn decode_output(bytes: &[u8], encoding: OutputEncoding) -> Cow<'_, str> {
+    match encoding {
+        OutputEncoding::Utf8 => String::from_utf8_lossy(bytes),
+        OutputEncoding::Gbk => encoding_rs::GBK.decode_without_bom_handling(bytes).0,
+        OutputEncoding::Auto => match std::str::from_utf8(bytes) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => encoding_rs::GBK.decode_without_bom_handling(bytes).0,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_stays_utf8() {
+        let text = "你好 hello";
+        assert_eq!(decode_output(text.as_bytes(), OutputEncoding::Auto), text);
+    }
+
+    #[test]
+    fn gbk_bytes_fall_back_to_gbk() {
+        // "你好" in GBK: C4 E3 BA C3 (not valid UTF-8).
+        let gbk = [0xC4, 0xE3, 0xBA, 0xC3];
+        assert_eq!(decode_output(&gbk, OutputEncoding::Auto), "你好");
+        assert_eq!(decode_output(&gbk, OutputEncoding::Gbk), "你好");
+        assert!(decode_output(&gbk, OutputEncoding::Utf8).starts_with('\u{FFFD}'));
+    }
+}

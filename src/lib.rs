@@ -1,0 +1,30 @@
+//! Plumbing shared by the lesson binaries, and nothing any lesson teaches.
+//!
+//! A learner reading `lessons/NN_name/server.rs` next to the course notes never needs this file
+//! to follow the socket calls: those are all in the lesson. What lives here is the part every
+//! binary needs the same way and the notes do not cover:
+//!
+//! - [`cli`]: the `--addr` / `--trace` options and "bad arguments exit 2 with a one-line reason";
+//! - [`announce`]: the `listening on IP:PORT` line tests and learners wait for;
+//! - [`input`]: input lines from stdin, with the notes' `>>>:` prompt only on a terminal;
+//! - [`wire`]: `--trace`, a wrapper that shows every `read`/`write` on the socket;
+//! - [`console`]: decoding command output that may be UTF-8 or GBK (Chinese Windows).
+
+pub mod cli;
+pub mod console;
+pub mod input;
+pub mod wire;
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+
+/// Prints `listening on IP:PORT` as the first line of stdout and flushes it.
+///
+/// `addr` must be the address the socket really got (`listener.local_addr()?`), so that a
+/// server started with port 0 tells its caller which port the system picked. Tests read this
+/// line instead of guessing ports or sleeping.
+pub fn announce(addr: SocketAddr) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "listening on {addr}")?;
+    out.flush()
+}

@@ -1,0 +1,163 @@
+//! `--trace`: the wire as it happens.
+//!
+//! [`Traced`] wraps a socket (anything `Read + Write`) and, when enabled, prints one line on
+//! stderr for every `read` and `write` call that reaches the socket:
+//!
+//! ```text
+//! [127.0.0.1:50312] write 6 bytes: "seq 1 1000"
+//! [127.0.0.1:50312] read 1024 bytes: "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n13\n14\n…"
+//! [127.0.0.1:50312] read 0 bytes (end of stream)
+//! ```
+//!
+//! One line per system call, not per message: that is how a learner sees 黏包 (lesson 03),
+//! where one `read` returns the tail of the previous answer, or a short read (lesson 04).
+//! Disabled, it costs one branch per call.
+
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+
+/// How many characters of a buffer the trace line shows.
+const PREVIEW_CHARS: usize = 40;
+
+/// A socket whose reads and writes are shown on stderr when `enabled`.
+#[derive(Debug)]
+pub struct Traced<S> {
+    inner: S,
+    enabled: bool,
+    label: String,
+}
+
+impl<S> Traced<S> {
+    /// Wraps `inner`; traces only if `enabled` (the binary's `--trace`).
+    pub fn new(inner: S, enabled: bool) -> Self {
+        Traced {
+            inner,
+            enabled,
+            label: String::new(),
+        }
+    }
+
+    /// Like [`Traced::new`], each line prefixed with `[label]` (servers use the peer address).
+    pub fn labelled(inner: S, enabled: bool, label: impl std::fmt::Display) -> Self {
+        Traced {
+            inner,
+            enabled,
+            label: format!("[{label}] "),
+        }
+    }
+
+    /// The wrapped socket, for calls that are not reads or writes (`peer_addr`, `shutdown`, …).
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped socket, mutably. Reads and writes made through it are not traced.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the socket.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// Whether lines are printed.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    fn show(&self, what: &str, result: &io::Result<usize>, buf: &[u8]) {
+        if !self.enabled {
+            return;
+        }
+        let line = match result {
+            Ok(0) if what == "read" && !buf.is_empty() => {
+                format!("{}read 0 bytes (end of stream)", self.label)
+            }
+            Ok(n) => format!("{}{what} {n} bytes: {}", self.label, preview(&buf[..*n])),
+            Err(e) => format!("{}{what} failed: {e}", self.label),
+        };
+        eprintln!("{line}");
+    }
+}
+
+impl<S: Read> Read for Traced<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let result = self.inner.read(buf);
+        // Interrupted calls are retried by read_exact and friends; not worth a line.
+        if !matches!(&result, Err(e) if e.kind() == io::ErrorKind::Interrupted) {
+            self.show("read", &result, buf);
+        }
+        result
+    }
+}
+
+impl<S: Write> Write for Traced<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.inner.write(buf);
+        if !matches!(&result, Err(e) if e.kind() == io::ErrorKind::Interrupted) {
+            self.show("write", &result, buf);
+        }
+        result
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A short, escaped, quoted preview of `bytes`: UTF-8 text shown as text (Chinese included),
+/// control characters escaped (`\n`), bytes that are not UTF-8 as `\xNN`, cut after
+/// [`PREVIEW_CHARS`] characters with `…`.
+pub fn preview(bytes: &[u8]) -> String {
+    let mut out = String::from("\"");
+    let mut shown = 0;
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if shown == PREVIEW_CHARS {
+                out.push_str("\"…");
+                return out;
+            }
+            match c {
+                '"' => out.push_str("\\\""),
+                c if c.is_control() => out.extend(c.escape_default()),
+                c => out.push(c),
+            }
+            shown += 1;
+        }
+        for b in chunk.invalid() {
+            if shown == PREVIEW_CHARS {
+                out.push_str("\"…");
+                return out;
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\x{b:02x}");
+            shown += 1;
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_escapes_and_cuts() {
+        assert_eq!(preview(b"hi\n"), r#""hi\n""#);
+        assert_eq!(preview("你好".as_bytes()), "\"你好\"");
+        assert_eq!(preview(&[0xC4, 0xE3, b'a']), r#""\xc4\xe3a""#);
+        let long = "x".repeat(100);
+        assert_eq!(preview(long.as_bytes()), format!("\"{}\"…", "x".repeat(40)));
+    }
+
+    #[test]
+    fn traced_passes_bytes_through() {
+        let mut t = Traced::new(io::Cursor::new(b"abc".to_vec()), false);
+        let mut buf = [0u8; 8];
+        assert_eq!(t.read(&mut buf).unwrap(), 3);
+        assert_eq!(&buf[..3], b"abc");
+        assert_eq!(t.read(&mut buf).unwrap(), 0);
+    }
+}

@@ -1,0 +1,214 @@
+//! Test harness shared by `tests/lessonNN.rs`: start the real binaries on port 0, read their
+//! `listening on` line, kill them on drop, run clients with scripted stdin.
+//!
+//! Timeouts here are safety nets only (a hung test fails instead of hanging CI); no test waits
+//! for time to pass to make something happen.
+
+// Each test file uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long any single test step may take before the test fails instead of hanging.
+pub const SAFETY: Duration = Duration::from_secs(20);
+
+/// A running server binary; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Server {
+    /// Starts `bin` with `args`, adding `--addr 127.0.0.1:0` unless `args` has an `--addr`,
+    /// and waits for its first stdout line, `listening on IP:PORT`.
+    pub fn start(bin: &str, args: &[&str]) -> Server {
+        let mut cmd = Command::new(bin);
+        if !args.contains(&"--addr") {
+            cmd.args(["--addr", "127.0.0.1:0"]);
+        }
+        let mut child = cmd
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+
+        let stderr = drain(child.stderr.take().unwrap());
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        let Some(addr) = first.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{bin}: first line {first:?}, stderr {:?}",
+                String::from_utf8_lossy(&stderr.lock().unwrap())
+            );
+        };
+        let addr = addr.parse().unwrap();
+        let stdout = drain(out);
+        Server {
+            child,
+            addr,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the server printed on stdout after the `listening on` line, so far.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the server's stdout or stderr contains `needle`; panics after [`SAFETY`].
+    pub fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + SAFETY;
+        loop {
+            if self.stdout().contains(needle) || self.stderr().contains(needle) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server never printed {needle:?}; stdout {:?} stderr {:?}",
+                self.stdout(),
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for the process to exit on its own; panics after [`SAFETY`].
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        wait_timeout(&mut self.child)
+    }
+
+    /// A connected client socket with a safety-net read timeout.
+    pub fn connect(&self) -> TcpStream {
+        connect(self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Connects to `addr`, with [`SAFETY`] as read and write timeouts.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&addr, SAFETY).unwrap();
+    s.set_read_timeout(Some(SAFETY)).unwrap();
+    s.set_write_timeout(Some(SAFETY)).unwrap();
+    s
+}
+
+/// Reads until the peer closes; the bytes it sent.
+pub fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    all
+}
+
+/// Runs a client binary to completion with `stdin` as its input; kills it after [`SAFETY`].
+pub fn run_client(bin: &str, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    // Feed stdin from a thread so a client that does not read it all cannot block the test.
+    let feeder = thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let out = drain(child.stdout.take().unwrap());
+    let err = drain(child.stderr.take().unwrap());
+    let status = wait_timeout(&mut child);
+    let _ = feeder.join();
+    // The drain threads end at EOF, which follows the exit; wait for them briefly.
+    let deadline = Instant::now() + SAFETY;
+    while Arc::strong_count(&out) > 1 || Arc::strong_count(&err) > 1 {
+        assert!(Instant::now() < deadline, "{bin}: output pipes never closed");
+        thread::sleep(Duration::from_millis(5));
+    }
+    let stdout = out.lock().unwrap().clone();
+    let stderr = err.lock().unwrap().clone();
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// Runs a binary with arguments only (no stdin), e.g. to check `--help` or a bad argument.
+pub fn run(bin: &str, args: &[&str]) -> Output {
+    run_client(bin, args, b"")
+}
+
+fn wait_timeout(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + SAFETY;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process did not exit within {SAFETY:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Collects everything `r` produces into a shared buffer, from a background thread.
+/// The thread drops its handle at EOF, which [`run_client`] uses to know it is done.
+fn drain(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let theirs = Arc::clone(&buf);
+    thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        while let Ok(n) = r.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            theirs.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+    buf
+}
+
+/// CPU time (user + system) the process has used, in clock ticks, from `/proc/PID/stat`.
+#[cfg(target_os = "linux")]
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name (field 2) is in parentheses and may contain spaces: split after it.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12 here.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
