@@ -48,7 +48,12 @@ pub fn parse<T: Parser>() -> T {
             let bin = std::env::args()
                 .next()
                 .as_deref()
-                .and_then(|p| std::path::Path::new(p).file_stem()?.to_str().map(String::from))
+                .and_then(|p| {
+                    std::path::Path::new(p)
+                        .file_stem()?
+                        .to_str()
+                        .map(String::from)
+                })
                 .unwrap_or_else(|| "socket-lessons".into());
             let text = err.to_string();
             let reason = text

@@ -38,12 +38,9 @@ fn main() -> Result<()> {
     let mut input = Input::new();
     let mut buf = [0u8; 1024];
     // Step 1: the communication loop (通信循环): talk until the input ends.
-    loop {
-        // Step 2: `speak = input('输入想说的话>>>:').strip()`. The prompt appears on a terminal
-        // only; `None` is end of input, the clean way out (the notes' loop has none).
-        let Some(speak) = input.line("输入想说的话>>>:")? else {
-            break;
-        };
+    // Step 2: `speak = input('输入想说的话>>>:').strip()`. The prompt appears on a terminal
+    // only; `None` is end of input, the clean way out (the notes' loop has none).
+    while let Some(speak) = input.line("输入想说的话>>>:")? {
         // Step 3: `if len(speak) == 0: continue`. Sending zero bytes sends nothing at all: the
         // server would never see a message and the client would wait for a reply forever.
         if speak.is_empty() {

@@ -53,7 +53,10 @@ fn main() -> Result<()> {
         // connections in the accept queue until we accept() them, which we never do. On Linux
         // the queue holds backlog + 1 connections; once it is full, further SYNs are dropped,
         // so the next client's connect() neither succeeds nor is refused: it stalls.
-        println!("not accepting: connections wait in the queue (backlog {})", args.backlog);
+        println!(
+            "not accepting: connections wait in the queue (backlog {})",
+            args.backlog
+        );
         loop {
             std::thread::park();
         }

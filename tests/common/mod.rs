@@ -78,14 +78,23 @@ impl Server {
 
     /// Waits until the server's stdout or stderr contains `needle`; panics after [`SAFETY`].
     pub fn wait_for_log(&self, needle: &str) {
+        self.wait_for_count(needle, 1);
+    }
+
+    /// Waits until `needle` appears at least `count` times in the server's stdout and stderr
+    /// together; panics after [`SAFETY`]. The log is collected by a background thread, so a
+    /// line the server printed a moment ago may not be in [`Server::stdout`] yet: wait for it.
+    pub fn wait_for_count(&self, needle: &str, count: usize) {
         let deadline = Instant::now() + SAFETY;
         loop {
-            if self.stdout().contains(needle) || self.stderr().contains(needle) {
+            let seen =
+                self.stdout().matches(needle).count() + self.stderr().matches(needle).count();
+            if seen >= count {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "server never printed {needle:?}; stdout {:?} stderr {:?}",
+                "server printed {needle:?} {seen} times, not {count}; stdout {:?} stderr {:?}",
                 self.stdout(),
                 self.stderr()
             );
@@ -153,7 +162,10 @@ pub fn run_client(bin: &str, args: &[&str], stdin: &[u8]) -> Output {
     // The drain threads end at EOF, which follows the exit; wait for them briefly.
     let deadline = Instant::now() + SAFETY;
     while Arc::strong_count(&out) > 1 || Arc::strong_count(&err) > 1 {
-        assert!(Instant::now() < deadline, "{bin}: output pipes never closed");
+        assert!(
+            Instant::now() < deadline,
+            "{bin}: output pipes never closed"
+        );
         thread::sleep(Duration::from_millis(5));
     }
     let stdout = out.lock().unwrap().clone();
