@@ -36,7 +36,16 @@ pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
 ///
 /// Like `T::parse()`, except that an error is printed on one line (`lesson02-server: ...`)
 /// instead of clap's several, so scripts and tests can read the reason. Exit status 2.
+///
+/// It also keeps error reports short: `main` returns `anyhow::Result`, and with
+/// `RUST_BACKTRACE=1` set (many learners keep it set) anyhow would print a stack backtrace under
+/// every "connection refused". Backtraces stay on for panics; for errors only when asked for
+/// with `RUST_LIB_BACKTRACE=1`.
 pub fn parse<T: Parser>() -> T {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // Still single-threaded here: every binary calls parse() first thing in main.
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     match T::try_parse() {
         Ok(args) => args,
         Err(err) if !err.use_stderr() => {
