@@ -45,6 +45,7 @@ fn ask(sock: &UdpSocket, server: SocketAddr, msg: &[u8]) -> Vec<u8> {
 }
 
 /// A loopback port where nobody listens: bind one, note it, close it.
+#[cfg(target_os = "linux")]
 fn dead_port() -> SocketAddr {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.local_addr().unwrap()
