@@ -34,6 +34,11 @@ impl Input {
         }
         let mut raw = Vec::new();
         if self.stdin.read_until(b'\n', &mut raw)? == 0 {
+            if self.interactive {
+                // Ctrl-D leaves the cursor after the prompt: end that line, so whatever is
+                // printed next (a summary, the shell's prompt) starts on a line of its own.
+                println!();
+            }
             return Ok(None);
         }
         Ok(Some(String::from_utf8_lossy(&raw).trim().to_string()))
