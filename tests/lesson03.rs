@@ -9,7 +9,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
+#[cfg(unix)]
+use std::io::Read;
+use std::io::Write;
+#[cfg(unix)]
 use std::net::TcpStream;
 
 use common::{run, run_client, Server};
