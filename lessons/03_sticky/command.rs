@@ -1,0 +1,284 @@
+//! Running one remote command with bounds: what the notes' `subprocess.Popen(..., shell=True)`
+//! plus `stdout.read() + stderr.read()` do, minus their three dangers (bugs 7 and 8 in the
+//! course-notes README). Shared by lessons 03 and 04, which differ only in how the reply is put
+//! on the wire; lesson 04 includes this very file with
+//! `#[path = "../03_sticky/command.rs"] mod command;`.
+//!
+//! - A remote shell must not listen on the network by accident: [`refuse_remote`] stops a
+//!   server whose `--addr` is not loopback, unless `--allow-remote` says it is meant.
+//! - A command may never end (`yes`, `sleep 60`): it is killed after `--timeout`.
+//! - A command may print without end: its output is cut at `--max-output` bytes and it is
+//!   killed at once.
+//! - The notes read all of stdout, then all of stderr. A command that fills the stderr pipe
+//!   first (64 KiB on Linux) then waits for someone to read it, while Python waits for stdout
+//!   to end: both wait forever. Here two threads read both pipes at the same time.
+//!
+//! The reply is stdout followed by stderr, as in the notes; when a bound was hit, a note line
+//! such as `[killed after 10 s]` or `[output cut at 1048576 bytes]` follows.
+
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use socket_lessons::console::{decode_output, OutputEncoding};
+
+/// `--timeout`, `--max-output`, `--allow-remote`: flattened into both servers' options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Limits {
+    /// Kill a command still running after this many seconds (fractions allowed: 0.5)
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    pub timeout: Duration,
+
+    /// Cut a command's output (stdout + stderr) after this many bytes, and kill the command
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024,
+          value_parser = clap::value_parser!(u32).range(0..=MAX_OUTPUT_LIMIT))]
+    pub max_output: u32,
+
+    /// Listen on a non-loopback address too. Anyone who can reach it runs commands as you.
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+/// The largest `--max-output` accepted: 1 GiB. A reply must fit lesson 04's 4-byte signed
+/// header (2 GiB - 1) with room for the note line, and be held in memory at once.
+const MAX_OUTPUT_LIMIT: i64 = 1 << 30;
+
+/// How much one pipe read takes at most. Big enough that `seq 1 100000` is a few reads.
+const CHUNK: usize = 64 * 1024;
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if secs.is_nan() || secs <= 0.0 {
+        return Err(format!(
+            "the timeout must be more than 0 seconds, not {text}"
+        ));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{text} seconds: {e}"))
+}
+
+/// Exits with status 2 and a one-line reason when `addr` is not a loopback address and
+/// `--allow-remote` was not given (bug 8: the notes bind a LAN address with `shell=True`).
+pub fn refuse_remote(addr: SocketAddr, limits: &Limits) {
+    if addr.ip().is_loopback() || limits.allow_remote {
+        return;
+    }
+    eprintln!(
+        "{}: refusing to listen on {addr}: this server runs any command it is sent, so it \
+         listens on loopback (127.0.0.1, ::1) only; add --allow-remote if you mean it",
+        env!("CARGO_BIN_NAME")
+    );
+    std::process::exit(2);
+}
+
+/// What running one command produced.
+pub struct Outcome {
+    /// What goes back to the client: stdout, then stderr, then the note line if any.
+    pub reply: Vec<u8>,
+    /// `killed after 10 s`, `output cut at 1048576 bytes`, …: for the server's log.
+    pub note: Option<String>,
+}
+
+/// The command text as the client sent it. The notes decode it as UTF-8 and crash on anything
+/// else; the notes' own section 3 client sends GBK (`speak.encode('gbk')`), so we accept both,
+/// the same way the clients decode output.
+pub fn command_text(bytes: &[u8]) -> String {
+    decode_output(bytes, OutputEncoding::Auto).into_owned()
+}
+
+/// One piece of news from a pipe-reading thread.
+enum Piece {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    /// That pipe reached end of stream (or failed): nothing more will come from it.
+    End,
+}
+
+/// Runs `command` in the platform's shell and collects its reply within `limits`.
+/// Never fails: a command that cannot even start answers with a line saying why.
+pub fn run(command: &str, limits: &Limits) -> Outcome {
+    let max = limits.max_output as usize;
+    let mut child = match shell(command)
+        // The notes' Popen inherits the server's stdin: a command that reads input (`cat`)
+        // would wait on the server's terminal. It gets an empty stdin instead.
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => {
+            let note = format!("cannot run the command: {e}");
+            return Outcome {
+                reply: format!("[{note}]\n").into_bytes(),
+                note: Some(note),
+            };
+        }
+    };
+    let deadline = Instant::now() + limits.timeout;
+
+    // Bug 7, fixed: one thread per pipe, both reading at once, so neither pipe can fill up
+    // while we wait on the other. The channel is bounded: if the command writes faster than
+    // we collect, the readers wait instead of piling up memory.
+    let (tx, rx) = mpsc::sync_channel::<Piece>(8);
+    // Spawning with Stdio::piped() always creates both pipes, so take() cannot be None.
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    pump(stdout, tx.clone(), Piece::Stdout);
+    pump(stderr, tx, Piece::Stderr);
+
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let mut ended = 0;
+    let mut note = None;
+    while ended < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let piece = match rx.recv_timeout(left) {
+            Ok(piece) => piece,
+            Err(RecvTimeoutError::Timeout) => {
+                note = Some(format!("killed after {} s", limits.timeout.as_secs_f64()));
+                break;
+            }
+            // Both threads are gone, so both pipes have ended.
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let room = max - (out.len() + err.len()).min(max);
+        let (buf, bytes) = match piece {
+            Piece::Stdout(bytes) => (&mut out, bytes),
+            Piece::Stderr(bytes) => (&mut err, bytes),
+            Piece::End => {
+                ended += 1;
+                continue;
+            }
+        };
+        if bytes.len() > room {
+            buf.extend_from_slice(&bytes[..room]);
+            note = Some(format!("output cut at {max} bytes"));
+            break;
+        }
+        buf.extend_from_slice(&bytes);
+    }
+
+    // Both pipes ended: the command closed its outputs, which nearly always means it exited.
+    // Wait for that, but not past the deadline (a command may close its outputs and go on).
+    if note.is_none() && !wait_until(&mut child, deadline) {
+        note = Some(format!("killed after {} s", limits.timeout.as_secs_f64()));
+    }
+    if note.is_some() {
+        kill_tree(&mut child);
+    }
+    // Collect the exit status so the process does not stay behind as a zombie.
+    let _ = child.wait();
+    // The reader threads end on their own once every process holding the pipes is gone; we do
+    // not wait for them (a process that escaped the kill could hold a pipe open for long).
+
+    let mut reply = out;
+    reply.extend_from_slice(&err);
+    if let Some(note) = &note {
+        // The note goes on a line of its own, so a learner cannot take it for output.
+        if reply.last().is_some_and(|&b| b != b'\n') {
+            reply.push(b'\n');
+        }
+        reply.extend_from_slice(format!("[{note}]\n").as_bytes());
+    }
+    Outcome { reply, note }
+}
+
+/// `shell=True`: `sh -c COMMAND` on Unix.
+#[cfg(unix)]
+fn shell(command: &str) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(command);
+    // A process group of its own (its id = the child's pid), so that a timeout can kill the
+    // shell *and* everything it started (`sleep 60 & yes`), not only the shell.
+    cmd.process_group(0);
+    cmd
+}
+
+/// `shell=True`: `cmd /C COMMAND` on Windows. `raw_arg` hands the text to cmd.exe as typed;
+/// `arg` would add C-runtime quoting that cmd.exe does not understand.
+#[cfg(windows)]
+fn shell(command: &str) -> Command {
+    use std::os::windows::process::CommandExt;
+    let mut cmd = Command::new("cmd");
+    cmd.arg("/C").raw_arg(command);
+    cmd
+}
+
+/// Kills the command and what it started.
+///
+/// Unix: `kill -s KILL -- -PGID` signals the whole process group. The group's id is safe to
+/// use here: it is the child's pid, and that pid cannot be reused before we `wait` for it.
+/// Windows: `taskkill /T /F` kills the process tree. Both without `unsafe`. A process that left
+/// the group on purpose (`setsid`) or whose parent died first (Windows) can survive.
+fn kill_tree(child: &mut Child) {
+    #[cfg(unix)]
+    let mut killer = {
+        let mut cmd = Command::new("kill");
+        cmd.args(["-s", "KILL", "--", &format!("-{}", child.id())]);
+        cmd
+    };
+    #[cfg(windows)]
+    let mut killer = {
+        let mut cmd = Command::new("taskkill");
+        cmd.args(["/T", "/F", "/PID", &child.id().to_string()]);
+        cmd
+    };
+    let _ = killer
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    // In case the kill utility is missing: at least the direct child goes.
+    let _ = child.kill();
+}
+
+/// Waits for `child` to exit until `deadline`; false if it is still running then.
+fn wait_until(child: &mut Child, deadline: Instant) -> bool {
+    // std has no "wait with timeout", so poll. This runs only after both pipes ended, when the
+    // command has usually exited already: the first or second look finds it.
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => return true,
+            Ok(None) if Instant::now() >= deadline => return false,
+            Ok(None) => {
+                thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// Reads `pipe` in a thread of its own, sending each chunk as `wrap(chunk)` and [`Piece::End`]
+/// at the end.
+fn pump(
+    mut pipe: impl Read + Send + 'static,
+    tx: mpsc::SyncSender<Piece>,
+    wrap: fn(Vec<u8>) -> Piece,
+) {
+    thread::spawn(move || {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            match pipe.read(&mut buf) {
+                // Ok(0): end of stream, every process holding this pipe has closed it.
+                Ok(0) => break,
+                Ok(n) => {
+                    // The receiver is gone (the command was cut or killed): stop reading.
+                    // Dropping the pipe makes a command still writing get SIGPIPE.
+                    if tx.send(wrap(buf[..n].to_vec())).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        let _ = tx.send(Piece::End);
+    });
+}

@@ -1,0 +1,342 @@
+//! Lesson 03 (notes 3, 黏包): the remote-command server answers with bare bytes, and the naive
+//! client's single `read(1024)` per command gets the leftover of a long answer as the answer to
+//! the next one. These tests prove the bug, with exact bytes and nothing left to timing; the
+//! same commands come out right in `tests/lesson04.rs`. They also check what lesson 03 fixes
+//! on the server: bounded commands, no pipe deadlock, loopback only, one client's error never
+//! ends the server.
+//!
+//! Tests that run shell commands are `#[cfg(unix)]` (they rely on `sh`, `seq`, `printf`).
+
+mod common;
+
+#[cfg(unix)]
+use std::io::Read;
+use std::io::Write;
+#[cfg(unix)]
+use std::net::TcpStream;
+
+use common::{run, run_client, Server};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_lesson03-server");
+const CLIENT: &str = env!("CARGO_BIN_EXE_lesson03-client");
+
+/// The command sequence that shows 黏包; `tests/lesson04.rs` runs the same one and gets each
+/// answer whole.
+#[cfg(unix)]
+const STICKY_SEQUENCE: &str = "seq 1 1000\necho hi\n";
+
+/// What `sh -c command` prints on this machine: the bytes the server will send back.
+#[cfg(unix)]
+fn shell_output(command: &str) -> Vec<u8> {
+    let out = std::process::Command::new("sh")
+        .args(["-c", command])
+        .output()
+        .unwrap();
+    out.stdout
+}
+
+/// The byte counts of the client's reads, from its `--trace` lines (`read 1024 bytes: …`).
+#[cfg(unix)]
+fn traced_reads(stderr: &[u8]) -> Vec<usize> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("read "))
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// Sends one command on a raw socket and reads until the reply ends with `suffix`.
+/// Lesson 03 has no framing, so the test must know what the end of the answer looks like.
+#[cfg(unix)]
+fn ask_until(sock: &mut TcpStream, command: &str, suffix: &[u8]) -> Vec<u8> {
+    sock.write_all(command.as_bytes()).unwrap();
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 65536];
+    while !reply.ends_with(suffix) {
+        let n = sock.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "server closed; got {:?}",
+            String::from_utf8_lossy(&reply)
+        );
+        reply.extend_from_slice(&buf[..n]);
+    }
+    reply
+}
+
+/// The heart of the lesson. `seq 1 1000` prints 3893 bytes; the client reads at most 1024 of
+/// them, then sends `echo hi` and prints what its next read returns: not `hi`, but the bytes
+/// of `seq` that come right after the first read. How many bytes each read got depends on
+/// timing, so the test learns it from `--trace` and asserts only what TCP guarantees: the
+/// bytes arrive in order, and the second answer starts where the first one stopped.
+#[cfg(unix)]
+#[test]
+fn naive_client_reads_leftover_as_the_next_answer() {
+    let server = Server::start(SERVER, &[]);
+    let addr = server.addr.to_string();
+    let out = run_client(
+        CLIENT,
+        &["--addr", &addr, "--trace"],
+        STICKY_SEQUENCE.as_bytes(),
+    );
+    assert!(out.status.success(), "{out:?}");
+
+    let seq = shell_output("seq 1 1000");
+    assert_eq!(seq.len(), 3893);
+    let reads = traced_reads(&out.stderr);
+    assert_eq!(reads.len(), 2, "one read per command: {reads:?}");
+    let (n1, n2) = (reads[0], reads[1]);
+    assert!((1..=1024).contains(&n1) && (1..=1024).contains(&n2));
+
+    // The client prints each answer followed by a newline.
+    let mut expected = seq[..n1].to_vec();
+    expected.push(b'\n');
+    expected.extend_from_slice(&seq[n1..n1 + n2]);
+    expected.push(b'\n');
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&expected)
+    );
+    // Said plainly: the answer printed for `echo hi` is the continuation of `seq 1 1000`.
+    let second = &out.stdout[n1 + 1..];
+    assert!(!second.starts_with(b"hi\n"));
+    server.wait_for_log("ran \"echo hi\"");
+}
+
+/// The notes' 123/456/789 demo, made deterministic: the server reads only once all 9 bytes
+/// are in its receive buffer (it peeks), so its first read returns the three writes as one.
+/// (Without that wait, whether they come together depends on timing: see the README.)
+#[test]
+fn three_writes_are_read_as_one() {
+    let server = Server::start(SERVER, &["--demo", "three-writes"]);
+    let addr = server.addr.to_string();
+    let out = run_client(CLIENT, &["--addr", &addr, "--demo", "three-writes"], b"");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "wrote 3 bytes: 123\n\
+         wrote 3 bytes: 456\n\
+         wrote 3 bytes: 789\n\
+         server says:\n\
+         read 1: 9 bytes: \"123456789\"\n\
+         read 2: 0 bytes (end of stream: the client has finished sending)\n"
+    );
+    server.wait_for_log("read 1: 9 bytes: \"123456789\"");
+}
+
+/// The same demo with the three writes made by the test itself, as the notes' Python client
+/// does them: three `send`s, each its own TCP segment (no Nagle), then close.
+#[test]
+fn three_separate_segments_are_read_as_one() {
+    let server = Server::start(SERVER, &["--demo", "three-writes"]);
+    let mut sock = server.connect();
+    sock.set_nodelay(true).unwrap();
+    for part in [b"123", b"456", b"789"] {
+        sock.write_all(part).unwrap();
+    }
+    sock.shutdown(std::net::Shutdown::Write).unwrap();
+    let report = String::from_utf8(common::read_to_end(&mut sock)).unwrap();
+    assert!(
+        report.starts_with("read 1: 9 bytes: \"123456789\"\n"),
+        "{report}"
+    );
+}
+
+/// A Chinese Windows server sends GBK. "你好" in GBK is C4 E3 BA C3, not valid UTF-8: the
+/// client falls back to GBK; `--encoding utf-8` forces UTF-8 and shows U+FFFD instead.
+#[cfg(unix)]
+#[test]
+fn non_utf8_output_is_decoded_as_gbk() {
+    let server = Server::start(SERVER, &[]);
+    let addr = server.addr.to_string();
+    let command = b"printf '\\304\\343\\272\\303'\n";
+    let out = run_client(CLIENT, &["--addr", &addr], command);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "你好\n");
+
+    let out = run_client(CLIENT, &["--addr", &addr, "--encoding", "utf-8"], command);
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .starts_with('\u{FFFD}'));
+    let out = run_client(CLIENT, &["--addr", &addr, "--encoding", "gbk"], command);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "你好\n");
+}
+
+/// Bug 8: a remote shell on a LAN address. Refused, exit 2, one line that says how to insist.
+#[test]
+fn non_loopback_bind_is_refused() {
+    let out = run(SERVER, &["--addr", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("0.0.0.0:0") && err.contains("--allow-remote"),
+        "{err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "no `listening on` line: nothing was bound"
+    );
+}
+
+/// `sleep 60` is killed after `--timeout`; the reply says so; the next command is answered.
+#[cfg(unix)]
+#[test]
+fn runaway_command_is_killed_and_the_server_answers_the_next() {
+    let server = Server::start(SERVER, &["--timeout", "0.5"]);
+    let mut sock = server.connect();
+    let reply = ask_until(&mut sock, "sleep 60", b"]\n");
+    assert_eq!(reply, b"[killed after 0.5 s]\n");
+    assert_eq!(ask_until(&mut sock, "echo next", b"\n"), b"next\n");
+    server.wait_for_log("ran \"sleep 60\": 21 bytes (killed after 0.5 s)");
+}
+
+/// `yes` never stops printing: its output is cut at `--max-output`, the command is killed at
+/// once (not at the timeout), and the next command is answered.
+#[cfg(unix)]
+#[test]
+fn endless_output_is_cut_at_max_output() {
+    let server = Server::start(SERVER, &["--max-output", "100000", "--timeout", "60"]);
+    let mut sock = server.connect();
+    let reply = ask_until(&mut sock, "yes", b"bytes]\n");
+    let mut expected = b"y\n".repeat(50_000);
+    expected.extend_from_slice(b"[output cut at 100000 bytes]\n");
+    assert_eq!(reply, expected);
+    assert_eq!(ask_until(&mut sock, "echo next", b"\n"), b"next\n");
+}
+
+/// A cut in the middle of a line still puts the note on a line of its own.
+#[cfg(unix)]
+#[test]
+fn cut_note_starts_on_its_own_line() {
+    let server = Server::start(SERVER, &["--max-output", "5"]);
+    let mut sock = server.connect();
+    let reply = ask_until(&mut sock, "echo hello world", b"bytes]\n");
+    assert_eq!(reply, b"hello\n[output cut at 5 bytes]\n");
+}
+
+/// The reply is stdout, then stderr, as the notes' `stdout.read() + stderr.read()`.
+#[cfg(unix)]
+#[test]
+fn reply_is_stdout_then_stderr() {
+    let server = Server::start(SERVER, &[]);
+    let mut sock = server.connect();
+    let reply = ask_until(&mut sock, "echo err >&2; echo out", b"err\n");
+    assert_eq!(reply, b"out\nerr\n");
+}
+
+/// Bug 7: a command that fills the stderr pipe (64 KiB) before it writes stdout. Reading
+/// stdout to the end first, as the notes do, waits forever; both pipes are read at once here.
+#[cfg(unix)]
+#[test]
+fn command_filling_stderr_first_does_not_deadlock() {
+    let server = Server::start(SERVER, &[]);
+    let mut sock = server.connect();
+    let command = "head -c 200000 /dev/zero | tr '\\0' e >&2; echo out";
+    sock.write_all(command.as_bytes()).unwrap();
+    let mut reply = vec![0u8; 4 + 200_000];
+    sock.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply[..4], b"out\n");
+    assert!(reply[4..].iter().all(|&b| b == b'e'));
+}
+
+/// A timeout kills everything the command started, not only the shell: both sleeps (one in
+/// the background, one in a subshell) are gone. The `; :` keeps sh from exec'ing the sleeps.
+#[cfg(target_os = "linux")]
+#[test]
+fn timeout_kills_the_whole_process_group() {
+    let server = Server::start(SERVER, &["--timeout", "0.5"]);
+    let mut sock = server.connect();
+    let reply = ask_until(&mut sock, "sleep 3617 & (sleep 3619; :); :", b"]\n");
+    assert_eq!(reply, b"[killed after 0.5 s]\n");
+    // The kill is sent before the reply; give the kernel a moment to finish the processes.
+    let deadline = std::time::Instant::now() + common::SAFETY;
+    loop {
+        let alive = sleeps_running(&["sleep 3617", "sleep 3619"]);
+        if alive.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running: {alive:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Which of `names` some live process has as its command line (zombies have none).
+#[cfg(target_os = "linux")]
+fn sleeps_running(names: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        for name in names {
+            if cmdline.trim_end() == *name {
+                found.push(cmdline.clone());
+            }
+        }
+    }
+    found
+}
+
+/// Bug 2: the notes' server dies when a client quits with output unread. Here the client
+/// leaves with most of 588895 bytes unread (its socket is reset); the server logs it and the
+/// next client is answered.
+#[cfg(unix)]
+#[test]
+fn client_that_leaves_with_unread_output_does_not_stop_the_server() {
+    let mut server = Server::start(SERVER, &[]);
+    let addr = server.addr.to_string();
+    let out = run_client(CLIENT, &["--addr", &addr], b"seq 1 100000\n");
+    assert!(out.status.success(), "{out:?}");
+    // The first client is finished with (closed or dropped) before the next is accepted.
+    let mut sock = server.connect();
+    assert_eq!(ask_until(&mut sock, "echo hi", b"\n"), b"hi\n");
+    assert!(server.is_running());
+    server.wait_for_count(" connected", 2);
+}
+
+/// Bug 1: an empty read means the client has gone; the server goes back to accept() (the
+/// notes' `continue` spins instead and never serves the next client).
+#[cfg(unix)]
+#[test]
+fn server_serves_one_client_after_another() {
+    let server = Server::start(SERVER, &[]);
+    for i in 0..3 {
+        let mut sock = server.connect();
+        let reply = ask_until(&mut sock, &format!("echo {i}"), b"\n");
+        assert_eq!(reply, format!("{i}\n").as_bytes());
+    }
+    server.wait_for_count("closed the connection", 2);
+}
+
+#[test]
+fn client_exits_0_at_end_of_input() {
+    let server = Server::start(SERVER, &[]);
+    let out = run_client(CLIENT, &["--addr", &server.addr.to_string()], b"\n\n");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn help_works_and_bad_arguments_exit_2() {
+    for bin in [SERVER, CLIENT] {
+        let out = run(bin, &["--help"]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("--demo"));
+    }
+    for args in [
+        &["--timeout", "0"][..],
+        &["--timeout", "soon"],
+        &["--max-output", "-1"],
+        &["--demo", "four-writes"],
+    ] {
+        let out = run(SERVER, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+}

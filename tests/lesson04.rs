@@ -1,0 +1,346 @@
+//! Lesson 04 (notes 3.1-3.3, 报头): a header before every answer, so the client reads each
+//! answer whole. The same command sequence that shows 黏包 in `tests/lesson03.rs` comes out
+//! right here, in both header modes; answers of 0, 1, 1023, 1024, 1025 bytes and 1 MiB arrive
+//! whole; the bytes on the wire are the notes' `struct.pack('i', n)` and `json.dumps`; a
+//! header that lies (negative, too big, not JSON) ends the client with the reason, before
+//! anything is allocated; an answer that trickles in one byte at a time is still read whole.
+//!
+//! Tests that run shell commands are `#[cfg(unix)]`; the fake-server tests are portable.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::thread;
+
+use common::{run, run_client, Server};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_lesson04-server");
+const CLIENT: &str = env!("CARGO_BIN_EXE_lesson04-client");
+
+const MODES: [&str; 2] = ["fixed", "json"];
+
+/// The command sequence that shows 黏包 in `tests/lesson03.rs`, run again here.
+#[cfg(unix)]
+const STICKY_SEQUENCE: &str = "seq 1 1000\necho hi\n";
+
+/// What `sh -c command` prints on this machine: the bytes the server will send back.
+#[cfg(unix)]
+fn shell_output(command: &str) -> Vec<u8> {
+    let out = std::process::Command::new("sh")
+        .args(["-c", command])
+        .output()
+        .unwrap();
+    out.stdout
+}
+
+/// Runs the lesson 04 client in `mode` against a fresh server in the same mode.
+#[cfg(unix)]
+fn run_pair(mode: &str, server_args: &[&str], stdin: &[u8]) -> std::process::Output {
+    let mut args = vec!["--header", mode];
+    args.extend_from_slice(server_args);
+    let server = Server::start(SERVER, &args);
+    let addr = server.addr.to_string();
+    run_client(CLIENT, &["--addr", &addr, "--header", mode], stdin)
+}
+
+/// Rustlings' rule: the broken lesson and the fixed one get the same inputs. What lesson 03
+/// prints as a leftover is, here, each command's own output.
+#[cfg(unix)]
+#[test]
+fn the_sequence_that_breaks_lesson03_comes_out_right() {
+    let mut expected = shell_output("seq 1 1000");
+    assert_eq!(expected.len(), 3893);
+    expected.extend_from_slice(b"\nhi\n\n");
+    for mode in MODES {
+        let out = run_pair(mode, &[], STICKY_SEQUENCE.as_bytes());
+        assert!(out.status.success(), "{mode}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&expected),
+            "{mode}"
+        );
+    }
+}
+
+/// The sizes around lesson 03's `read(1024)` and the default `--max-output` (1 MiB, exactly
+/// at the limit, so not cut). Each answer is a different letter, so an answer that leaked into
+/// the next one would show.
+#[cfg(unix)]
+#[test]
+fn each_answer_arrives_whole_for_every_edge_size() {
+    let sizes = [0usize, 1, 1023, 1024, 1025, 1024 * 1024];
+    let letters = b"abcdef";
+    let mut input = String::new();
+    let mut expected = Vec::new();
+    for (&size, &letter) in sizes.iter().zip(letters) {
+        input.push_str(&format!(
+            "head -c {size} /dev/zero | tr '\\0' {}\n",
+            letter as char
+        ));
+        expected.extend(vec![letter; size]);
+        expected.push(b'\n');
+    }
+    for mode in MODES {
+        let out = run_pair(mode, &[], input.as_bytes());
+        assert!(out.status.success(), "{mode}: {:?}", out.status);
+        assert_eq!(out.stdout.len(), expected.len(), "{mode}");
+        assert!(out.stdout == expected, "{mode}: answers differ");
+    }
+}
+
+/// 3.2 on the wire: `struct.pack('i', 3)` = 03 00 00 00, then `hi\n`.
+#[cfg(unix)]
+#[test]
+fn fixed_header_is_struct_pack_i_on_the_wire() {
+    let server = Server::start(SERVER, &["--header", "fixed"]);
+    let mut sock = server.connect();
+    sock.write_all(b"echo hi").unwrap();
+    let mut reply = [0u8; 7];
+    sock.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"\x03\x00\x00\x00hi\n");
+}
+
+/// 3.3 on the wire: byte for byte what the notes' Python server sends for `echo hi`:
+/// `struct.pack('i', 132)`, `json.dumps(data_dict)` (ASCII, `\u` escapes), then `hi\n`.
+#[cfg(unix)]
+#[test]
+fn json_header_is_what_python_json_dumps_sends() {
+    let server = Server::start(SERVER, &[]);
+    let mut sock = server.connect();
+    sock.write_all(b"echo hi").unwrap();
+    let python = concat!(
+        r#"{"desc": "\u8fd9\u662f\u975e\u5e38\u91cd\u8981\u7684\u6570\u636e", "#,
+        r#""size": 3, "info": "\u89c6\u9891\u5f88\u63d0\u795e\u9192\u8111!"}"#
+    );
+    let mut reply = vec![0u8; 4 + python.len() + 3];
+    sock.read_exact(&mut reply).unwrap();
+    assert_eq!(reply[..4], 132i32.to_le_bytes());
+    assert_eq!(String::from_utf8_lossy(&reply[4..136]), python);
+    assert_eq!(&reply[136..], b"hi\n");
+}
+
+/// "你好" in GBK (C4 E3 BA C3) is not UTF-8: the client decodes it as GBK, in both modes.
+#[cfg(unix)]
+#[test]
+fn non_utf8_output_is_decoded_as_gbk() {
+    for mode in MODES {
+        let out = run_pair(mode, &[], b"printf '\\304\\343\\272\\303'\n");
+        assert!(out.status.success(), "{mode}: {out:?}");
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), "你好\n", "{mode}");
+    }
+}
+
+/// Bug 8, as in lesson 03: a non-loopback address is refused with exit 2 and one line.
+#[test]
+fn non_loopback_bind_is_refused() {
+    let out = run(SERVER, &["--addr", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--allow-remote"), "{err}");
+}
+
+/// The same bounds as lesson 03: `sleep 60` killed at the timeout, `yes` cut at
+/// `--max-output`, each reply saying so, and the next command answered, whole.
+#[cfg(unix)]
+#[test]
+fn runaway_commands_are_cut_and_the_next_is_answered() {
+    let mut expected = b"[killed after 0.5 s]\n\n".to_vec();
+    expected.extend_from_slice(&b"y\n".repeat(5000));
+    expected.extend_from_slice(b"[output cut at 10000 bytes]\n\nnext\n\n");
+    for mode in MODES {
+        let out = run_pair(
+            mode,
+            &["--timeout", "0.5", "--max-output", "10000"],
+            b"sleep 60\nyes\necho next\n",
+        );
+        assert!(out.status.success(), "{mode}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&expected),
+            "{mode}"
+        );
+    }
+}
+
+/// A client that asks for 1.3 MB, reads ten bytes and hangs up (its socket is reset) ends
+/// that connection only; the next client is answered.
+#[cfg(unix)]
+#[test]
+fn client_that_leaves_with_unread_output_does_not_stop_the_server() {
+    for mode in MODES {
+        let mut server = Server::start(SERVER, &["--header", mode, "--max-output", "2000000"]);
+        let mut sock = server.connect();
+        sock.write_all(b"seq 1 200000").unwrap();
+        let mut ten = [0u8; 10];
+        sock.read_exact(&mut ten).unwrap();
+        drop(sock);
+        let addr = server.addr.to_string();
+        let out = run_client(CLIENT, &["--addr", &addr, "--header", mode], b"echo hi\n");
+        assert_eq!(out.stdout, b"hi\n\n", "{mode}: {out:?}");
+        assert!(server.is_running());
+    }
+}
+
+/// A one-connection server that reads the command, then sends `reply` one byte per write
+/// (no Nagle: each byte its own segment, so the client really sees short reads), then closes.
+fn fake_server(reply: Vec<u8>) -> (SocketAddr, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        sock.set_nodelay(true).unwrap();
+        let mut command = [0u8; 1024];
+        let _ = sock.read(&mut command).unwrap();
+        for byte in &reply {
+            if sock.write_all(std::slice::from_ref(byte)).is_err() {
+                return; // the client gave up (a lying header): that is what we test
+            }
+        }
+    });
+    (addr, handle)
+}
+
+/// Runs the client once against a fake server sending `reply`; its output.
+fn client_against(mode: &str, extra: &[&str], reply: Vec<u8>) -> std::process::Output {
+    let (addr, handle) = fake_server(reply);
+    let addr = addr.to_string();
+    let mut args = vec!["--addr", &addr, "--header", mode];
+    args.extend_from_slice(extra);
+    let out = run_client(CLIENT, &args, b"whatever\n");
+    handle.join().unwrap();
+    out
+}
+
+/// 4-byte length + JSON text, as the notes' 3.3 server frames its dict.
+fn json_frame(json: &str) -> Vec<u8> {
+    let mut frame = (json.len() as i32).to_le_bytes().to_vec();
+    frame.extend_from_slice(json.as_bytes());
+    frame
+}
+
+/// Bug 5: `recv(n)` may return fewer than n bytes. An answer that arrives one byte per
+/// segment is read whole, header and body, in both modes.
+#[test]
+fn client_reads_an_answer_sent_one_byte_at_a_time() {
+    let body = "你好, 黏包 fixed\n".repeat(20);
+    let mut fixed = (body.len() as i32).to_le_bytes().to_vec();
+    fixed.extend_from_slice(body.as_bytes());
+    let mut json = json_frame(&format!(
+        r#"{{"desc": "d", "size": {}, "info": "i"}}"#,
+        body.len()
+    ));
+    json.extend_from_slice(body.as_bytes());
+    for (mode, reply) in [("fixed", fixed), ("json", json)] {
+        let out = client_against(mode, &[], reply);
+        assert!(out.status.success(), "{mode}: {out:?}");
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{body}\n"));
+    }
+}
+
+/// Bug 6: the header comes from the peer. Each lie ends the client with a non-zero status and
+/// the reason, before the announced size is allocated (an allocation of 2 GiB would show).
+#[test]
+fn lying_headers_end_the_client_with_the_reason() {
+    let cases: Vec<(&str, Vec<&str>, Vec<u8>, &str)> = vec![
+        (
+            "fixed",
+            vec![],
+            (-1i32).to_le_bytes().to_vec(),
+            "negative length -1",
+        ),
+        (
+            "fixed",
+            vec![],
+            i32::MAX.to_le_bytes().to_vec(),
+            "length 2147483647 in header is over the limit of 67108864",
+        ),
+        (
+            "fixed",
+            vec!["--max-size", "10"],
+            11i32.to_le_bytes().to_vec(),
+            "over the limit of 10",
+        ),
+        (
+            "json",
+            vec![],
+            (70_000i32).to_le_bytes().to_vec(),
+            "length 70000 in header is over the limit of 65536",
+        ),
+        (
+            "json",
+            vec![],
+            json_frame(r#"{"size": -5}"#),
+            "negative size -5",
+        ),
+        (
+            "json",
+            vec![],
+            json_frame(r#"{"size": 2147483647}"#),
+            "size 2147483647 is over --max-size 67108864",
+        ),
+        ("json", vec![], json_frame("{not json"), "bad JSON header"),
+        (
+            "json",
+            vec![],
+            json_frame(r#"{"desc": "no size"}"#),
+            "missing field `size`",
+        ),
+    ];
+    for (mode, extra, reply, reason) in cases {
+        let out = client_against(mode, &extra, reply);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{mode} {reason}: {err}");
+        assert!(err.contains(reason), "{mode}: want {reason:?} in {err}");
+        assert!(out.stdout.is_empty(), "{mode} {reason}");
+    }
+}
+
+/// A server that stops in the middle of an answer: the client says so and exits non-zero;
+/// one that closes where a header would start: "closed the connection".
+#[test]
+fn server_closing_mid_answer_or_between_answers_is_reported() {
+    let mut short = 10i32.to_le_bytes().to_vec();
+    short.extend_from_slice(b"abc");
+    let out = client_against("fixed", &[], short);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in the middle of 10 bytes"));
+
+    let out = client_against("fixed", &[], vec![0, 0]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("after 2 of the 4 header bytes"));
+
+    for mode in MODES {
+        let out = client_against(mode, &[], Vec::new());
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("closed the connection"));
+    }
+}
+
+#[test]
+fn client_exits_0_at_end_of_input() {
+    let server = Server::start(SERVER, &[]);
+    let out = run_client(CLIENT, &["--addr", &server.addr.to_string()], b"");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn help_works_and_bad_arguments_exit_2() {
+    for bin in [SERVER, CLIENT] {
+        let out = run(bin, &["--help"]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("--header"));
+    }
+    for (bin, args) in [
+        (SERVER, &["--header", "xml"][..]),
+        (SERVER, &["--timeout", "-3"]),
+        (CLIENT, &["--max-size", "lots"]),
+    ] {
+        let out = run(bin, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+}
