@@ -149,7 +149,7 @@ fn oversized_datagram_is_cut_and_next_receive_gets_next_datagram() {
     #[cfg(unix)]
     {
         assert_eq!(recv(&sock, server.addr), b"01234567123");
-        server.wait_for_log("says: 01234567 (filled the 8-byte buffer");
+        server.wait_for_log("says: \"01234567\" (filled the 8-byte buffer");
     }
     #[cfg(windows)]
     server.wait_for_log("was cut");

@@ -37,12 +37,13 @@ fn main() -> Result<()> {
 
     let mut input = Input::new();
     let mut buf = [0u8; 1024];
-    // Step 1: the communication loop (通信循环): talk until the input ends.
-    // Step 2: `speak = input('输入想说的话>>>:').strip()`. The prompt appears on a terminal
-    // only; `None` is end of input, the clean way out (the notes' loop has none).
+    // The communication loop (通信循环, the section's title): talk until the input ends.
+    // `speak = input('输入想说的话>>>:').strip()`: the prompt appears on a terminal only;
+    // `None` is end of input, the clean way out (the notes' loop has none).
     while let Some(speak) = input.line("输入想说的话>>>:")? {
-        // Step 3: `if len(speak) == 0: continue`. Sending zero bytes sends nothing at all: the
-        // server would never see a message and the client would wait for a reply forever.
+        // Step 1 (客户端校验消息不能为空): `if len(speak) == 0: continue`. Sending zero bytes
+        // sends nothing at all: the server would never see a message and the client would
+        // wait for a reply forever.
         if speak.is_empty() {
             continue;
         }
@@ -51,9 +52,9 @@ fn main() -> Result<()> {
         sock.write_all(speak.as_bytes())
             .context("the server went away (sending)")?;
 
-        // `data = client.recv(1024)`: one read for one reply, as in the notes. A line of more
-        // than 1024 bytes would be read by the server in two pieces and answered twice, and we
-        // would print the second answer after the *next* line: that is 黏包, lesson 03's topic.
+        // `data = client.recv(1024)`: one read for one reply, as in the notes. Type a line of
+        // more than 1021 bytes and its reply no longer fits one read: the rest of it is printed
+        // as the "reply" to your next line. That is 黏包, lesson 03's topic.
         let n = sock
             .read(&mut buf)
             .context("the server went away (receiving)")?;

@@ -2,8 +2,10 @@
 //!
 //! An echo server that adds `123` to every message (the notes' behaviour), talks to one client
 //! for as long as it stays (通信循环, communication loop), then takes the next (链接循环,
-//! connection loop), forever. The notes list six improvements (优化项); each is marked below as
-//! "Step N". Two of the notes' lines are wrong and are fixed here, with the reason at the line:
+//! connection loop), forever. Under the section's heading the notes list six improvements, from
+//! 1 客户端校验消息不能为空 (the client's, see client.rs) to 6 半连接池; each is marked below as
+//! "Step N" with the notes' number. Two of the notes' lines are wrong and are fixed here, with
+//! the reason at the line:
 //!
 //! - `if len(data) == 0: continue`: an empty read means the client has gone. `continue` asks
 //!   again, gets 0 again at once, and spins at 100% CPU without ever serving the next client.
@@ -62,7 +64,7 @@ fn main() -> Result<()> {
         }
     }
 
-    // Step 5: the connection loop (链接循环): when one client leaves, serve the next.
+    // Step 5 (服务端链接循环): the connection loop: when one client leaves, serve the next.
     loop {
         // accept() blocks until a client completed the handshake. It can fail for reasons that
         // belong to that one connection (it was reset while queued, too many open files for a
@@ -77,15 +79,16 @@ fn main() -> Result<()> {
         println!("{address} connected");
         let mut sock = Traced::labelled(sock, args.common.trace, address);
 
-        // Step 1 (on the server's side): the communication loop (通信循环): keep talking.
+        // The communication loop (通信循环, the section's title): keep talking to this client.
         let mut buf = [0u8; 1024];
         loop {
             // `data = sock.recv(1024)`: up to 1024 bytes of whatever the client has sent.
             let n = match sock.read(&mut buf) {
-                // Step 2, fixed. `Ok(0)` is end of stream: the client closed its side and no
-                // byte will ever come again. The notes' `if len(data) == 0: continue` reads
-                // again, gets 0 again at once, forever: 100% CPU, and the next client waits
-                // for good. The right reaction is to leave the communication loop.
+                // Step 2 (服务端添加兼容性代码), fixed. `Ok(0)` is end of stream: the client
+                // closed its side and no byte will ever come again. The notes'
+                // `if len(data) == 0: continue` reads again, gets 0 again at once, forever:
+                // 100% CPU, and the next client waits for good. The right reaction is to leave
+                // the communication loop.
                 Ok(0) => {
                     println!("{address} closed the connection");
                     break;
@@ -93,9 +96,10 @@ fn main() -> Result<()> {
                 Ok(n) => n,
                 // A signal interrupted the call before any byte arrived: just ask again.
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                // Step 4, widened. The notes catch only ConnectionResetError (the client was
-                // killed, or closed with our reply unread). Any error here belongs to this one
-                // client: log it, drop the connection, serve the next one.
+                // Step 4 (异常捕获), widened. The notes catch only ConnectionResetError (the
+                // client closed with our reply unread, or its machine reset the connection).
+                // Any error here belongs to this one client: log it, drop the connection,
+                // serve the next one.
                 Err(e) => {
                     println!("{address} dropped: {e}");
                     break;
@@ -130,7 +134,7 @@ fn listen(addr: SocketAddr, backlog: i32) -> Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .context("cannot create a socket")?;
 
-    // Step 3: `server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)`, before bind.
+    // Step 3 (端口占用): `server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)`, before bind.
     // After a server stops, its old connections linger in TIME_WAIT for up to a minute or two;
     // without this option, bind() fails with "address already in use" until they are gone.
     // It does not let two running servers share a port on Linux or macOS. On Windows the same
@@ -146,7 +150,7 @@ fn listen(addr: SocketAddr, backlog: i32) -> Result<TcpListener> {
         .bind(&addr.into())
         .with_context(|| format!("cannot bind {addr}"))?;
 
-    // Step 6: `server.listen(5)`, the 半连接池. The notes say "five clients can wait". What it
+    // Step 6 (半连接池): `server.listen(5)`, the 半连接池. The notes say "five clients can wait". What it
     // really bounds on Linux is the queue of connections that finished the handshake but were
     // not yet accept()ed; values above /proc/sys/net/core/somaxconn are silently lowered. See
     // the lesson README for what we measured.

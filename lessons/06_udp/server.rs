@@ -116,9 +116,10 @@ fn main() -> Result<()> {
             // datagram, never the remainder (in TCP, lesson 03, the rest of a long answer
             // arrives in the next read). recv_from cannot tell us which it was; Python's
             // `recvfrom(1024)` cannot either.
+            // Shown as a short quoted preview: a full buffer can be 64 KiB of text.
             println!(
                 "{peer} says: {} (filled the {}-byte buffer: anything beyond it was cut off)",
-                String::from_utf8_lossy(msg),
+                preview(msg),
                 buf.len()
             );
         } else {
