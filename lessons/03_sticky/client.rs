@@ -8,8 +8,8 @@
 //! ```text
 //! cargo run --bin lesson03-server                          # terminal 1
 //! cargo run --bin lesson03-client -- --trace               # terminal 2
-//! 输入cmd命令>>>:seq 1 1000                                 # 1..256 and half of 257
-//! 输入cmd命令>>>:echo hi                                    # not "hi": the rest of seq
+//! 输入cmd命令>>>:seq 1 1000                                 # 1 to 283: one read, 1024 bytes
+//! 输入cmd命令>>>:echo hi                                    # not "hi": 284 to 539, the rest of seq
 //!
 //! cargo run --bin lesson03-client -- --demo three-writes   # against --demo three-writes
 //! ```

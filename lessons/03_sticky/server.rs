@@ -15,7 +15,7 @@
 //! ```
 //!
 //! Watch for: `--trace` on the client shows `read 1024 bytes` for `seq 1 1000` (3893 bytes of
-//! output), and the answer printed for `echo hi` is `…\n257\n258…`: the leftover. The server is
+//! output), and the answer printed for `echo hi` is `284` to `539`: the leftover. The server is
 //! not wrong; its bytes all arrive, in order, just not where the client expects them.
 //!
 //! Fixed here, with the reason at the line (see the course-notes README): an empty read ends
