@@ -356,8 +356,7 @@ fn download(conn: &mut Conn, name: &str, out: &Path, force: bool) -> Result<Stri
                 Err(e) => return Err(anyhow!(e).context(format!("after {received} of {size} bytes"))),
             };
             hasher.update(&buf[..n]);
-            temp.file
-                .write_all(&buf[..n])
+            temp.write_all(&buf[..n])
                 .with_context(|| format!("cannot write into {}", out.display()))?;
             received += n as u64;
             if let Some(bar) = &bar {

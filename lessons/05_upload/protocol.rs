@@ -204,7 +204,9 @@ pub fn is_timeout(e: &io::Error) -> bool {
 /// path can forget to delete a partial file.
 pub struct TempFile {
     path: PathBuf,
-    pub file: File,
+    /// `Some` from `create` until `persist` or drop, which close it before renaming or
+    /// deleting it (simplest on Windows, where an open file is harder to rename or delete).
+    file: Option<File>,
 }
 
 /// Temporary names are `.{kind}-{pid}-{n}.tmp`: the leading `.` keeps them out of `list` and
@@ -225,24 +227,38 @@ impl TempFile {
             .write(true)
             .create_new(true)
             .open(&path)?;
-        Ok(TempFile { path, file })
+        Ok(TempFile {
+            path,
+            file: Some(file),
+        })
+    }
+
+    /// Writes all of `buf` (a write may take only part of it; write_all loops).
+    pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match &mut self.file {
+            Some(file) => file.write_all(buf),
+            // Cannot happen: `file` is taken only by persist and drop, which consume `self`.
+            None => Err(io::Error::other("temporary file already closed")),
+        }
     }
 
     /// Renames the finished file to `target`, replacing a file of that name atomically (on
     /// Windows too: std's rename replaces). The notes open the target with `'ab'`, so uploading
     /// a name twice glued the two files together (bug 11).
-    pub fn persist(self, target: &Path) -> io::Result<()> {
-        // Drop runs anyway after a failed rename and deletes the temporary file.
-        fs::rename(&self.path, target)?;
-        // Renamed: the path no longer exists, Drop's remove_file fails harmlessly. Forgetting
-        // `self` would leak the open file handle; dropping it is simpler.
-        Ok(())
+    pub fn persist(mut self, target: &Path) -> io::Result<()> {
+        // Close first. The data is handed to the OS, not forced to disk: a power cut may still
+        // lose a file the client was told is stored (`sync_all()` here would prevent that, at
+        // a cost in speed; rsync does not sync by default either).
+        drop(self.file.take());
+        // After a failed rename, Drop still runs and deletes the temporary file. After a
+        // successful one, the temporary name is gone and Drop's remove_file finds nothing.
+        fs::rename(&self.path, target)
     }
 }
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        // After a successful persist the name is gone and this fails with NotFound: fine.
+        drop(self.file.take());
         let _ = fs::remove_file(&self.path);
     }
 }

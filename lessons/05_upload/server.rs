@@ -391,8 +391,7 @@ fn upload(
         hasher.update(&buf[..n]);
         // `f.write(data)`; write_all, because a write may take only part of the buffer.
         // A full disk fails here: the client is told, and the temporary file goes.
-        temp.file
-            .write_all(&buf[..n])
+        temp.write_all(&buf[..n])
             .map_err(|e| Failure::Refuse(format!("cannot store {name}: {e}")))?;
         received += n as u64;
     }
