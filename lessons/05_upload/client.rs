@@ -242,7 +242,7 @@ fn upload(conn: &mut Conn, path: &Path) -> Result<String> {
 
         // Step 6, `for line in f: client.send(line)`, fixed: a video has newline bytes at
         // random places, so "lines" are chunks of any size, one send each, and `send` may
-        // take only part of its argument. Here: 256 KiB chunks and write_all, which loops
+        // take only part of its argument. Here: 1 MiB chunks and write_all, which loops
         // until the socket took every byte. The digest is computed on the way.
         let bar = progress(size);
         let mut buf = vec![0u8; CHUNK];

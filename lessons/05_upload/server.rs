@@ -365,7 +365,7 @@ fn upload(
         // header (the client may send it right behind the body: 黏包) and must stay in the
         // socket for the next recv_json.
         let want = buf.len().min((size - received) as usize);
-        // `data = sock.recv(1024)`, with a buffer 256 times larger: fewer system calls.
+        // `data = sock.recv(1024)`, with a buffer 1024 times larger: fewer system calls.
         let n = match sock.read(&mut buf[..want]) {
             // End of stream in the middle of the file: the client left (or crashed). The
             // notes' loop adds 0 to recv_size and asks again, forever. Here the upload ends.
