@@ -139,6 +139,13 @@ struct Conn {
 
 impl Conn {
     fn get(&mut self) -> Result<&mut Traced<TcpStream>> {
+        // The server ends a connection that stays idle for --idle-timeout (60 s by default),
+        // and a learner may sit at the menu longer than that: check before reusing it.
+        if let Some(sock) = &self.sock {
+            if !still_open(sock.get_ref()) {
+                self.sock = None;
+            }
+        }
         if self.sock.is_none() {
             // The notes' `client.connect((ip, 8080))`.
             let sock = TcpStream::connect(self.addr)
@@ -162,6 +169,19 @@ impl Conn {
         }
         result
     }
+}
+
+/// Whether the server has not closed `sock`. A peek that does not wait: "would block" means
+/// nothing has arrived, so the connection is open and idle. End of stream means the server
+/// closed it; any byte at all means something is wrong too, since the server never speaks
+/// unasked. Either way the caller starts a new connection.
+fn still_open(sock: &TcpStream) -> bool {
+    if sock.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let idle = matches!(sock.peek(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock);
+    sock.set_nonblocking(false).is_ok() && idle
 }
 
 /// Receives a reply frame and checks `"ok": true`; `{"ok":false,"error":…}` becomes an error
