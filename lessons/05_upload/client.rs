@@ -24,7 +24,6 @@
 //! when stderr is a terminal. Exit status 0 only if every transfer asked for was verified.
 //! Options go before the subcommand: `lesson05-client --addr 127.0.0.1:18050 list`.
 
-#[allow(dead_code)] // The client uses only part of lesson 04's framing.
 #[path = "../04_header/protocol.rs"]
 mod framing;
 #[allow(dead_code)] // Shared with the server; each side uses part of it.

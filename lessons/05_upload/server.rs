@@ -29,7 +29,6 @@
 //! the middle of an upload and look in `--dir`: neither the file nor a temporary file is there.
 //! The notes' own upload client (address and `DATA_PATH` changed) works against this server.
 
-#[allow(dead_code)] // The server uses only part of lesson 04's framing.
 #[path = "../04_header/protocol.rs"]
 mod framing;
 #[allow(dead_code)] // Shared with the client; each side uses part of it.
