@@ -10,15 +10,16 @@ use clap::Parser;
 /// The notes' address: their code binds port 8080 (on a LAN IP; we default to loopback).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 
-/// `--addr` and `--trace`, flattened into every binary's options.
+/// `--addr` and `--trace`, flattened into every binary's options. `global`: a binary with
+/// subcommands (lesson 05's client) takes them before or after the subcommand.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
     /// Address to listen on (servers) or connect to (clients); port 0 picks a free port
-    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_ADDR, value_parser = parse_addr)]
+    #[arg(long, global = true, value_name = "HOST:PORT", default_value = DEFAULT_ADDR, value_parser = parse_addr)]
     pub addr: SocketAddr,
 
     /// Show every socket read/write on stderr with its byte count and a preview
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub trace: bool,
 }
 

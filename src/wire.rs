@@ -120,6 +120,13 @@ pub fn preview(bytes: &[u8]) -> String {
             }
             match c {
                 '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' | '\r' | '\t' => out.extend(c.escape_default()),
+                // Other ASCII control bytes (a length header's zeros) as Python shows them:
+                // struct.pack('i', 14) is b'\x0e\x00\x00\x00'.
+                c if c.is_ascii_control() => {
+                    let _ = write!(out, "\\x{:02x}", c as u32);
+                }
                 c if c.is_control() => out.extend(c.escape_default()),
                 c => out.push(c),
             }
@@ -148,6 +155,7 @@ mod tests {
         assert_eq!(preview(b"hi\n"), r#""hi\n""#);
         assert_eq!(preview("你好".as_bytes()), "\"你好\"");
         assert_eq!(preview(&[0xC4, 0xE3, b'a']), r#""\xc4\xe3a""#);
+        assert_eq!(preview(&[14, 0, 0, 0, b'{']), r#""\x0e\x00\x00\x00{""#);
         let long = "x".repeat(100);
         assert_eq!(preview(long.as_bytes()), format!("\"{}\"…", "x".repeat(40)));
     }
