@@ -22,7 +22,7 @@
 //! Output: one summary line per transfer on stdout (`uploaded "a.mp4": 3000000 bytes in
 //! 0.01 s (286.1 MiB/s), xxh3 … verified`); errors on stderr; a progress bar on stderr only
 //! when stderr is a terminal. Exit status 0 only if every transfer asked for was verified.
-//! Options go before the subcommand: `lesson05-client --addr 127.0.0.1:18050 list`.
+//! `--addr` and `--trace` go before or after the subcommand: `lesson05-client list --addr 127.0.0.1:18050`.
 
 #[path = "../04_header/protocol.rs"]
 mod framing;
