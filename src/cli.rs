@@ -14,7 +14,7 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 /// subcommands (lesson 05's client) takes them before or after the subcommand.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
-    /// Address to listen on (servers) or connect to (clients); port 0 picks a free port
+    /// Address to listen on (servers) or connect to (clients); a server given port 0 picks a free one
     #[arg(long, global = true, value_name = "HOST:PORT", default_value = DEFAULT_ADDR, value_parser = parse_addr)]
     pub addr: SocketAddr,
 

@@ -2,14 +2,14 @@
 //!
 //! The notes' server sends whatever bytes the shell printed: UTF-8 on Linux and macOS, GBK on
 //! a Chinese Windows console. The notes' clients decode with one or the other, mixed (bug 9 in
-//! the course-notes README). We try UTF-8 first and fall back to GBK, or force one.
+//! the top-level README's list). We try UTF-8 first and fall back to GBK, or force one.
 
 use std::borrow::Cow;
 
 /// How to turn output bytes into text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum OutputEncoding {
-    /// UTF-8 when the bytes are valid UTF-8, GBK otherwise
+    /// UTF-8 when the bytes are UTF-8 (a character cut at either end allowed), GBK otherwise
     #[default]
     Auto,
     /// UTF-8; invalid bytes become U+FFFD
@@ -21,16 +21,30 @@ pub enum OutputEncoding {
 
 /// Decodes `bytes` as `encoding` says. Never fails: undecodable bytes become U+FFFD.
 ///
-/// A chunk cut in the middle of a character (lesson 03's `read(1024)` does that) decodes with
-/// a U+FFFD where the cut is; that is part of what lesson 03 shows.
+/// A chunk cut in the middle of a character (lesson 03's `read(1024)` does that) is still
+/// UTF-8: `Auto` decodes it as UTF-8, with a U+FFFD at the cut, instead of taking the whole
+/// chunk for GBK and printing every Chinese character as mojibake.
 pub fn decode_output(bytes: &[u8], encoding: OutputEncoding) -> Cow<'_, str> {
     match encoding {
         OutputEncoding::Utf8 => String::from_utf8_lossy(bytes),
         OutputEncoding::Gbk => encoding_rs::GBK.decode_without_bom_handling(bytes).0,
-        OutputEncoding::Auto => match std::str::from_utf8(bytes) {
-            Ok(text) => Cow::Borrowed(text),
-            Err(_) => encoding_rs::GBK.decode_without_bom_handling(bytes).0,
-        },
+        OutputEncoding::Auto if looks_like_utf8(bytes) => String::from_utf8_lossy(bytes),
+        OutputEncoding::Auto => encoding_rs::GBK.decode_without_bom_handling(bytes).0,
+    }
+}
+
+/// Whether `bytes` are UTF-8 except, possibly, for a character cut off at either end: up to 3
+/// continuation bytes (`10xxxxxx`) at the start, the first bytes of a character at the end.
+fn looks_like_utf8(bytes: &[u8]) -> bool {
+    let cut_start = bytes
+        .iter()
+        .take(3)
+        .take_while(|&&b| b & 0xC0 == 0x80)
+        .count();
+    match std::str::from_utf8(&bytes[cut_start..]) {
+        Ok(_) => true,
+        // error_len() is None only when the input ends in the middle of a character.
+        Err(e) => e.error_len().is_none(),
     }
 }
 
@@ -51,5 +65,16 @@ mod tests {
         assert_eq!(decode_output(&gbk, OutputEncoding::Auto), "你好");
         assert_eq!(decode_output(&gbk, OutputEncoding::Gbk), "你好");
         assert!(decode_output(&gbk, OutputEncoding::Utf8).starts_with('\u{FFFD}'));
+    }
+
+    #[test]
+    fn utf8_cut_at_either_end_stays_utf8() {
+        let text = "1中\n2中\n3中\n".as_bytes();
+        // Cut inside the first 中 and inside the last one, as two reads of a stream may.
+        let middle = &text[3..text.len() - 2];
+        assert_eq!(
+            decode_output(middle, OutputEncoding::Auto),
+            "\u{FFFD}\n2中\n3\u{FFFD}"
+        );
     }
 }

@@ -4,8 +4,9 @@
 //! stderr for every `read` and `write` call that reaches the socket:
 //!
 //! ```text
-//! [127.0.0.1:50312] write 6 bytes: "seq 1 1000"
-//! [127.0.0.1:50312] read 1024 bytes: "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n13\n14\n…"
+//! [127.0.0.1:50312] read 10 bytes: "seq 1 1000"
+//! [127.0.0.1:50312] write 4 bytes: "5\x0f\x00\x00" = hex 35 0f 00 00
+//! [127.0.0.1:50312] write 3893 bytes: "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n13\n14\n1"…
 //! [127.0.0.1:50312] read 0 bytes (end of stream)
 //! ```
 //!
@@ -18,6 +19,14 @@ use std::io::{self, Read, Write};
 
 /// How many characters of a buffer the trace line shows.
 const PREVIEW_CHARS: usize = 40;
+
+/// Buffers up to this size that hold binary bytes also get a hex dump (a 4-byte header fits).
+const HEX_UP_TO: usize = 8;
+
+/// A byte that is not text: an ASCII control other than newline, return and tab.
+fn is_binary(b: u8) -> bool {
+    (b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t')) || b == 0x7f
+}
 
 /// A socket whose reads and writes are shown on stderr when `enabled`.
 #[derive(Debug)]
@@ -74,7 +83,19 @@ impl<S> Traced<S> {
             Ok(0) if what == "read" && !buf.is_empty() => {
                 format!("{}read 0 bytes (end of stream)", self.label)
             }
-            Ok(n) => format!("{}{what} {n} bytes: {}", self.label, preview(&buf[..*n])),
+            Ok(n) => {
+                let bytes = &buf[..*n];
+                let mut line = format!("{}{what} {n} bytes: {}", self.label, preview(bytes));
+                // A short binary read or write is usually a length header (报头): show its
+                // bytes in hex too, the way the lessons' READMEs draw them (`35 0f 00 00`).
+                if bytes.len() <= HEX_UP_TO && bytes.iter().any(|&b| is_binary(b)) {
+                    line.push_str(" = hex");
+                    for b in bytes {
+                        let _ = write!(line, " {b:02x}");
+                    }
+                }
+                line
+            }
             Err(e) => format!("{}{what} failed: {e}", self.label),
         };
         eprintln!("{line}");

@@ -162,6 +162,25 @@ fn non_utf8_output_is_decoded_as_gbk() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "你好\n");
 }
 
+/// A read of 1024 bytes cuts a 3-byte character in two; the chunk is still UTF-8, not GBK:
+/// every 中 but the cut one prints as 中, never as GBK mojibake (涓).
+#[cfg(unix)]
+#[test]
+fn utf8_cut_by_a_read_is_not_taken_for_gbk() {
+    let server = Server::start(SERVER, &[]);
+    let addr = server.addr.to_string();
+    // 1992 bytes of "N中\n": the first read ends inside a 中 (1024 is not on a boundary).
+    let out = run_client(
+        CLIENT,
+        &["--addr", &addr],
+        "seq 1 300 | sed 's/$/中/'\n".as_bytes(),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("1中\n2中\n"), "{text}");
+    assert!(!text.contains('涓'), "{text}");
+}
+
 /// Bug 8: a remote shell on a LAN address. Refused, exit 2, one line that says how to insist.
 #[test]
 fn non_loopback_bind_is_refused() {

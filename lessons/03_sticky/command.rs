@@ -1,7 +1,7 @@
 //! Running one remote command with bounds: what the notes' `subprocess.Popen(..., shell=True)`
 //! plus `stdout.read() + stderr.read()` do, minus their three dangers (bugs 7 and 8 in the
-//! course-notes README). Shared by lessons 03 and 04, which differ only in how the reply is put
-//! on the wire; lesson 04 includes this very file with
+//! top-level README's list, "The notes' bugs"). Shared by lessons 03 and 04, which differ only
+//! in how the reply is put on the wire; lesson 04 includes this very file with
 //! `#[path = "../03_sticky/command.rs"] mod command;`.
 //!
 //! - A remote shell must not listen on the network by accident: [`refuse_remote`] stops a

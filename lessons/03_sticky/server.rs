@@ -18,8 +18,9 @@
 //! output), and the answer printed for `echo hi` is `284` to `539`: the leftover. The server is
 //! not wrong; its bytes all arrive, in order, just not where the client expects them.
 //!
-//! Fixed here, with the reason at the line (see the course-notes README): an empty read ends
-//! the client instead of spinning (bug 1); any client error ends that client only (bug 2);
+//! Fixed here, with the reason at the line (bug numbers: "The notes' bugs" in the top-level
+//! README): an empty read ends the client instead of spinning (bug 1); any client error ends
+//! that client only (bug 2);
 //! both output pipes are read at once and commands are bounded in time and size (bug 7, in
 //! `command.rs`); a non-loopback address needs `--allow-remote` (bug 8).
 

@@ -86,26 +86,30 @@ fn main() -> Result<()> {
         sock.write_all(speak.as_bytes())
             .context("the server went away (sending)")?;
 
-        // 1-3: read the header and learn how many bytes the answer has.
+        // 1-3: read the header and learn how many bytes the answer has. `None` from either
+        // reader: the stream ended cleanly where a header should start.
         let size = match args.header {
             Header::Fixed => {
                 // 3.2: `recv_first = client.recv(4)`, `struct.unpack('i', recv_first)[0]`.
                 // read_len reads exactly 4 bytes (looping over short reads), refuses a
                 // negative length or one over --max-size, before anything is allocated.
-                protocol::read_len(&mut sock, args.max_size)
-                    .context("bad header from the server")?
+                let Some(size) =
+                    protocol::read_len(&mut sock, args.max_size).context(BAD_HEADER)?
+                else {
+                    bail!("the server closed the connection");
+                };
+                size
             }
             Header::Json => {
                 // 3.3: `recv(4)` + `unpack`, `recv(dict_length)`, `json.loads`. The JSON
                 // header is capped at 64 KiB before it is read.
-                let header: Option<ReplyHeader> =
-                    protocol::read_json_header(&mut sock).context("bad header from the server")?;
-                header.map(|h| checked_size(h, args.max_size)).transpose()?
+                let Some(header) =
+                    protocol::read_json_header::<ReplyHeader>(&mut sock).context(BAD_HEADER)?
+                else {
+                    bail!("the server closed the connection");
+                };
+                checked_size(header, args.max_size)?
             }
-        };
-        // None: the stream ended cleanly where a header should start.
-        let Some(size) = size else {
-            bail!("the server closed the connection");
         };
 
         // `data_bytes = client.recv(data_length)`: one recv may return less (bug 5).
@@ -120,6 +124,10 @@ fn main() -> Result<()> {
     }
     Ok(())
 }
+
+/// What a header error says. The first thing to check: a client reading `--header json` from a
+/// `--header fixed` server (or the other way round) reads output bytes as a header.
+const BAD_HEADER: &str = "bad header from the server (do both sides use the same --header?)";
 
 /// The size a JSON header announces, checked: not negative, not over `max`.
 fn checked_size(header: ReplyHeader, max: usize) -> Result<usize> {

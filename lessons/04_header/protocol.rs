@@ -16,8 +16,10 @@
 //!  len = 17     I     a  m     f  r  o  m     c  l  i  e  n  t  !
 //! ```
 //!
-//! Reading a frame is two steps: `read_exact` the 4 header bytes, check the length, then
-//! `read_exact` exactly that many. `read_exact` loops over short reads; the notes' single
+//! Reading a frame is two steps: read exactly the 4 header bytes, check the length, then
+//! `read_exact` exactly that many. Both loop over short reads (the header with a loop of its
+//! own, `read_len`, so it can tell a clean end of stream before a frame from a stream cut
+//! inside one; `read_exact` could not tell those apart); the notes' single
 //! `recv(4)` / `recv(n)` works only when the bytes happen to arrive whole (bug 5).
 //!
 //! The length comes from the peer, so it is checked before anything is allocated: a negative

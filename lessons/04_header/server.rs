@@ -14,7 +14,8 @@
 //! cargo run --bin lesson04-server -- --header fixed        # 3.2; the client needs the same
 //! ```
 //!
-//! Watch for: with `--trace`, each answer is `write 4 bytes` (the header) and then the output;
+//! Watch for: with `--trace`, each answer is `write 4 bytes` (the header's length), the JSON
+//! header itself (json mode only), then the output;
 //! the client reads the header, then exactly the announced bytes, and `echo hi` says `hi`.
 //! Commands run exactly as in lesson 03, with the same bounds (`--timeout`, `--max-output`,
 //! loopback only unless `--allow-remote`): that code is shared, in `../03_sticky/command.rs`.

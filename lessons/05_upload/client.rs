@@ -1,7 +1,7 @@
 //! Lesson 05, client: the notes' section 4 upload client (优酷 视频上传), plus download and list.
 //!
 //! The notes' client lists a directory with numbers, reads a number, and sends a dict header
-//! and the file. Two of its lines are bugs (course-notes README, bug 10), fixed here at the
+//! and the file. Two of its lines are bugs (bug 10 in the top-level README), fixed here at the
 //! line: `for line in f: client.send(line)` cuts a binary file at every newline byte and
 //! `send` may take only part of a chunk (here: large chunks, `write_all`); and the header's
 //! `file_name` is hard-coded (here: the file's real name). This client also reads the

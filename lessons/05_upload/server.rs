@@ -3,7 +3,7 @@
 //! The notes' server receives one upload (a dict header, then `size` bytes) and stops there
 //! ("细节之处后续继续优化"). This one finishes the job: upload, download and list, many clients at
 //! once, and every one of the notes' section 4 bugs fixed at the line that would have it
-//! (course-notes README, bug 11):
+//! (bug 11 in the top-level README):
 //!
 //! - `open(file_name, 'ab')`: the client's name used as a path (`../`, `/etc/…`), and a second
 //!   upload of a name glued onto the first. Here: a bare-name check, a temporary file, and an
