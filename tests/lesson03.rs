@@ -16,24 +16,11 @@ use std::io::Write;
 use std::net::TcpStream;
 
 use common::{run, run_client, Server};
+#[cfg(unix)]
+use common::{shell_output, STICKY_SEQUENCE};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_lesson03-server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_lesson03-client");
-
-/// The command sequence that shows 黏包; `tests/lesson04.rs` runs the same one and gets each
-/// answer whole.
-#[cfg(unix)]
-const STICKY_SEQUENCE: &str = "seq 1 1000\necho hi\n";
-
-/// What `sh -c command` prints on this machine: the bytes the server will send back.
-#[cfg(unix)]
-fn shell_output(command: &str) -> Vec<u8> {
-    let out = std::process::Command::new("sh")
-        .args(["-c", command])
-        .output()
-        .unwrap();
-    out.stdout
-}
 
 /// The byte counts of the client's reads, from its `--trace` lines (`read 1024 bytes: …`).
 #[cfg(unix)]

@@ -14,25 +14,13 @@ use std::net::{SocketAddr, TcpListener};
 use std::thread;
 
 use common::{run, run_client, Server};
+#[cfg(unix)]
+use common::{shell_output, STICKY_SEQUENCE};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_lesson04-server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_lesson04-client");
 
 const MODES: [&str; 2] = ["fixed", "json"];
-
-/// The command sequence that shows 黏包 in `tests/lesson03.rs`, run again here.
-#[cfg(unix)]
-const STICKY_SEQUENCE: &str = "seq 1 1000\necho hi\n";
-
-/// What `sh -c command` prints on this machine: the bytes the server will send back.
-#[cfg(unix)]
-fn shell_output(command: &str) -> Vec<u8> {
-    let out = std::process::Command::new("sh")
-        .args(["-c", command])
-        .output()
-        .unwrap();
-    out.stdout
-}
 
 /// Runs the lesson 04 client in `mode` against a fresh server in the same mode.
 #[cfg(unix)]

@@ -224,3 +224,15 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12 here.
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
+
+/// The command sequence that shows 黏包 in lesson 03 (`seq 1 1000` is 3893 bytes of output,
+/// more than one `read(1024)`), and that lesson 04 must get right: one constant, so the broken
+/// lesson and the fixed one are held to the same inputs.
+pub const STICKY_SEQUENCE: &str = "seq 1 1000\necho hi\n";
+
+/// What `sh -c command` prints on this machine: the bytes the server will send back.
+#[cfg(unix)]
+pub fn shell_output(command: &str) -> Vec<u8> {
+    let out = Command::new("sh").args(["-c", command]).output().unwrap();
+    out.stdout
+}
