@@ -1,0 +1,321 @@
+//! Lesson 05's wire protocol, shared by `server.rs` and `client.rs`: the JSON requests and
+//! replies that ride on lesson 04's frames, the bare-name rule, and the temporary-file guard.
+//!
+//! Every frame is lesson 04's: a 4-byte little-endian `i32` length `n` (`struct.pack('i', n)`),
+//! then `n` bytes of a UTF-8 JSON object, the notes' 字典报头 (dict header). A file's bytes
+//! follow their header raw, unframed: the header's `size` says how many.
+//!
+//! ```text
+//!  request                                       reply
+//!  {"cmd":"upload","file_name":N,"size":S} + S   {"ok":true,"file_name":N,"size":S,"xxh3":H}
+//!  {"cmd":"download","file_name":N}              {"ok":true,"file_name":N,"size":S} + S + {"xxh3":H}
+//!  {"cmd":"list"}                                {"ok":true,"files":[{"file_name":N,"size":S},…]}
+//!  {"file_name":N,"size":S,…} + S  (the notes)   none
+//!  anything refused                              {"ok":false,"error":MESSAGE}
+//! ```
+//!
+//! `H` is the XXH3-128 digest of the file's bytes as 32 lowercase hex digits (the text of
+//! `xxhsum -H2` and Python's `xxhash.xxh3_128_hexdigest`). It detects accidents (a truncated
+//! or mangled transfer, a bug), not attackers: anyone who can change the bytes can change the
+//! digest too. Why not SHA-256: computed on both ends it halves a loopback transfer; XXH3
+//! costs about a tenth (see the lesson README).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Map, Value};
+
+use crate::framing;
+
+/// A JSON object, as requests and replies are.
+pub type Object = Map<String, Value>;
+
+/// How many bytes one `read`/`write` of a file body moves. The notes' `recv(1024)` makes a
+/// system call (and, in Python, an object) per KiB; std's `io::copy` uses 8 KiB. Measured on
+/// loopback, throughput grows with the buffer up to a few hundred KiB and then flattens; 256 KiB
+/// keeps one transfer well under the lesson's 8 MiB memory budget.
+pub const CHUNK: usize = 256 * 1024;
+
+/// The longest file name we accept, in bytes: the limit of most file systems (ext4, NTFS in
+/// UTF-16 units, APFS).
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// Checks that `name` is a bare file name that stays inside the directory it is joined to.
+///
+/// The notes' server opens whatever `file_name` says: `../../.bashrc` or `/etc/passwd` would be
+/// written where the client chose (bug 11). A bare name has no separator, so joining it to a
+/// directory can only name an entry of that directory. Names starting with `.` are refused too:
+/// that covers `.` and `..`, keeps hidden files hidden, and reserves the `.upload-…` and
+/// `.download-…` temporary names, so a real name can never collide with one.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("empty file name".into());
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(format!(
+            "file name of {} bytes is over the limit of {MAX_NAME_BYTES}",
+            name.len()
+        ));
+    }
+    if name.starts_with('.') {
+        return Err(format!(
+            "file name {name:?} starts with '.' (., .., hidden and temporary files are refused)"
+        ));
+    }
+    // Both separators on every platform: `\` is a separator on Windows, and a server on Linux
+    // may hand the file to a Windows client later.
+    if let Some(c) = name.chars().find(|&c| c == '/' || c == '\\') {
+        return Err(format!(
+            "file name {name:?} contains a path separator {c:?}"
+        ));
+    }
+    // NUL ends a C string (the OS would see a shorter name); other control characters (a
+    // newline, an escape sequence) make names that mislead in listings and logs.
+    if name.chars().any(char::is_control) {
+        return Err(format!("file name {name:?} contains a control character"));
+    }
+    windows_only_rules(name)
+}
+
+/// What Windows adds: `C:x` names a drive-relative path, `x:y` an alternate data stream of `x`,
+/// `CON` or `nul.txt` a device, and a trailing dot or space is silently dropped (so `a.` would
+/// overwrite `a`). Refused on Windows only: on Linux and macOS these are ordinary names.
+#[cfg(windows)]
+fn windows_only_rules(name: &str) -> Result<(), String> {
+    if let Some(c) = name.chars().find(|c| "<>:\"|?*".contains(*c)) {
+        return Err(format!(
+            "file name {name:?} contains {c:?}, which Windows does not allow"
+        ));
+    }
+    if name.ends_with('.') || name.ends_with(' ') {
+        return Err(format!("file name {name:?} ends with a dot or a space"));
+    }
+    let stem = name
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_end()
+        .to_ascii_uppercase();
+    let reserved = ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"];
+    let numbered = (stem.starts_with("COM") || stem.starts_with("LPT"))
+        && stem.len() == 4
+        && stem.as_bytes()[3].is_ascii_digit();
+    if reserved.contains(&stem.as_str()) || numbered {
+        return Err(format!("file name {name:?} is a Windows device name"));
+    }
+    Ok(())
+}
+
+#[cfg(not(windows))]
+fn windows_only_rules(_name: &str) -> Result<(), String> {
+    Ok(())
+}
+
+/// Sends one JSON object as one frame. A reply we build ourselves is always far below the
+/// 64 KiB frame cap; if one were not, this is an error rather than a frame the peer refuses.
+pub fn send_json(w: &mut impl Write, value: &Value) -> io::Result<()> {
+    // Serializing a `Value` cannot fail (all its keys are strings).
+    let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
+    if bytes.len() > framing::MAX_HEADER_LEN {
+        return Err(io::Error::new(
+            ErrorKind::InvalidInput,
+            format!("JSON of {} bytes is over the frame limit", bytes.len()),
+        ));
+    }
+    // Length and JSON in one buffer, one write_all: two small writes in a row can wait for
+    // each other (Nagle's algorithm holds the second until the first is acknowledged).
+    let mut frame = Vec::with_capacity(4 + bytes.len());
+    frame.extend_from_slice(&framing::encode_len(bytes.len())?);
+    frame.extend_from_slice(&bytes);
+    w.write_all(&frame)
+}
+
+/// Receives one frame and parses it as a JSON object.
+///
+/// `Ok(None)`: the peer closed cleanly between frames. A negative or oversized length, a frame
+/// that is not JSON, or JSON that is not an object is `InvalidData`; the frame's length was
+/// checked by lesson 04's `read_frame` before anything was allocated (bug 6).
+pub fn recv_json(r: &mut impl Read) -> io::Result<Option<Object>> {
+    let Some(bytes) = framing::read_frame(r, framing::MAX_HEADER_LEN)? else {
+        return Ok(None);
+    };
+    if bytes.is_empty() {
+        return Err(io::Error::new(
+            ErrorKind::InvalidData,
+            "empty frame (length 0)",
+        ));
+    }
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(obj)) => Ok(Some(obj)),
+        Ok(_) => Err(io::Error::new(
+            ErrorKind::InvalidData,
+            "the frame is JSON but not an object",
+        )),
+        Err(e) => Err(io::Error::new(
+            ErrorKind::InvalidData,
+            format!("the frame is not JSON: {e}"),
+        )),
+    }
+}
+
+/// `obj[key]` as a string; a clear message when it is missing or of another type.
+pub fn get_str<'a>(obj: &'a Object, key: &str) -> Result<&'a str, String> {
+    match obj.get(key) {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(format!("{key:?} must be a string, got {other}")),
+        None => Err(format!("missing key {key:?}")),
+    }
+}
+
+/// `obj[key]` as a non-negative integer (a byte count); a clear message otherwise.
+pub fn get_size(obj: &Object, key: &str) -> Result<u64, String> {
+    match obj.get(key) {
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| format!("{key:?} must be a non-negative integer, got {v}")),
+        None => Err(format!("missing key {key:?}")),
+    }
+}
+
+/// A refusal reply: `{"ok":false,"error":MESSAGE}`.
+pub fn error_reply(message: &str) -> Value {
+    serde_json::json!({ "ok": false, "error": message })
+}
+
+/// An XXH3-128 digest as 32 lowercase hex digits, as `xxhsum -H2` prints it.
+pub fn hex(digest: u128) -> String {
+    format!("{digest:032x}")
+}
+
+/// Whether an I/O error is a read or write timeout (`set_read_timeout`): Unix reports
+/// `WouldBlock`, Windows `TimedOut`.
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// A temporary file inside the destination directory, deleted when dropped unless
+/// [`TempFile::persist`] renamed it into place.
+///
+/// Why in the destination directory: a rename is atomic only within one file system, so
+/// readers see either the old file or the whole new one, never a half-written one (rsync does
+/// the same). Why the guard: every early return, `?` and panic on the way drops it, so no error
+/// path can forget to delete a partial file.
+pub struct TempFile {
+    path: PathBuf,
+    pub file: File,
+}
+
+/// Temporary names are `.{kind}-{pid}-{n}.tmp`: the leading `.` keeps them out of `list` and
+/// out of reach of any valid name (see [`check_name`]); pid and counter make them unique
+/// among threads and processes sharing the directory.
+pub fn is_temp_name(name: &str) -> bool {
+    (name.starts_with(".upload-") || name.starts_with(".download-")) && name.ends_with(".tmp")
+}
+
+impl TempFile {
+    /// Creates a new, empty temporary file in `dir`. `kind` is `upload` or `download`.
+    pub fn create(dir: &Path, kind: &str) -> io::Result<TempFile> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(".{kind}-{}-{n}.tmp", std::process::id()));
+        // create_new: fail rather than truncate a file that happens to have this name.
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(TempFile { path, file })
+    }
+
+    /// Renames the finished file to `target`, replacing a file of that name atomically (on
+    /// Windows too: std's rename replaces). The notes open the target with `'ab'`, so uploading
+    /// a name twice glued the two files together (bug 11).
+    pub fn persist(self, target: &Path) -> io::Result<()> {
+        // Drop runs anyway after a failed rename and deletes the temporary file.
+        fs::rename(&self.path, target)?;
+        // Renamed: the path no longer exists, Drop's remove_file fails harmlessly. Forgetting
+        // `self` would leak the open file handle; dropping it is simpler.
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        // After a successful persist the name is gone and this fails with NotFound: fine.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_names_pass() {
+        for name in [
+            "a.mp4",
+            "01 后期课程安排.mp4",
+            "x",
+            "a..b",
+            "a b ",
+            &"n".repeat(255),
+        ] {
+            #[cfg(windows)]
+            if name.ends_with(' ') {
+                continue;
+            }
+            assert_eq!(check_name(name), Ok(()), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn names_that_leave_the_directory_or_hide_are_refused() {
+        let long = "n".repeat(256);
+        for name in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "a\\b",
+            "/etc/passwd",
+            "a\0b",
+            "a\nb",
+            ".hidden",
+            ".upload-1-1.tmp",
+            &long,
+        ] {
+            assert!(check_name(name).is_err(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn temp_names_are_never_valid_names() {
+        let dir = std::env::temp_dir();
+        let t = TempFile::create(&dir, "upload").unwrap();
+        let name = t.path.file_name().unwrap().to_str().unwrap().to_string();
+        assert!(is_temp_name(&name), "{name}");
+        assert!(check_name(&name).is_err());
+        drop(t);
+        assert!(!dir.join(&name).exists(), "dropped temp file must be gone");
+    }
+
+    #[test]
+    fn sizes_must_be_non_negative_integers() {
+        let obj: Object = serde_json::from_str(r#"{"a":3,"b":-1,"c":"3","d":1.5}"#).unwrap();
+        assert_eq!(get_size(&obj, "a"), Ok(3));
+        for key in ["b", "c", "d", "e"] {
+            assert!(get_size(&obj, key).is_err(), "{key}");
+        }
+    }
+
+    #[test]
+    fn digest_text_matches_xxhsum() {
+        // `printf '' | xxhsum -H2` and xxhash.xxh3_128_hexdigest(b''):
+        assert_eq!(
+            hex(xxhash_rust::xxh3::xxh3_128(b"")),
+            "99aa06d3014798d86001c324468d497f"
+        );
+    }
+}
