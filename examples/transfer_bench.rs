@@ -77,6 +77,9 @@ struct Args {
     /// Keep the work directory (test file and copies) afterwards
     #[arg(long)]
     keep: bool,
+    /// Do not write and delete a scratch file of the test size before each row (see --help)
+    #[arg(long)]
+    no_prefault: bool,
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -116,8 +119,8 @@ struct Row {
 
 struct Sample {
     secs: f64,
-    client_kib: Option<u64>,
-    server_kib: Option<u64>,
+    client: Usage,
+    server: Usage,
 }
 
 /// Paths of everything the benchmark runs and writes.
@@ -240,13 +243,19 @@ fn bench(args: &Args, env: &Env) -> Result<bool> {
     println!("load average before: {}", loadavg());
     for round in 1..=args.rounds {
         for row in rows.iter_mut() {
+            if !args.no_prefault {
+                prefault(&env.work, env.size)?;
+            }
             let sample = run_row(env, &row.kind).with_context(|| format!("row {:?}", row.label))?;
             eprintln!(
-                "round {round} {:<28} {:>7.0} MiB/s  client {:>9}  server {:>9}",
+                "round {round} {:<30} {:>6.0} MiB/s  client {} {}  server {} {}  load {}",
                 row.label,
                 env.size as f64 / MIB / sample.secs,
-                kib(sample.client_kib),
-                kib(sample.server_kib)
+                kib(sample.client.kib),
+                cpu(sample.client.ticks),
+                kib(sample.server.kib),
+                cpu(sample.server.ticks),
+                loadavg()
             );
             row.samples.push(sample);
         }
@@ -305,6 +314,31 @@ fn row(label: &str, kind: Kind) -> Row {
         kind,
         samples: Vec::new(),
     }
+}
+
+/// Writes `size` bytes into a scratch file and deletes it, untimed, right before a row.
+///
+/// Every row's receiver writes `size` bytes of new file into tmpfs, and the time that takes
+/// depends on where its memory pages come from. On a virtual machine with free page reporting
+/// (virtio-balloon: Firecracker, many clouds) the guest hands pages it freed back to the host
+/// after about two seconds, and touching them again costs a fault in the host: measured here,
+/// writing 512 MiB into /dev/shm took 0.45-2.6 s after 3 s idle, 0.25-0.9 s right after another
+/// 512 MiB was written and deleted. Without this step a row that happens to follow a deletion
+/// (the upload row deletes the previous upload just before) gets warm pages, the others cold
+/// ones, and the ratios measure the page allocator, not the transfer.
+fn prefault(work: &Path, size: u64) -> Result<()> {
+    let path = work.join("prefault.tmp");
+    let mut file = File::create(&path).with_context(|| format!("create {}", path.display()))?;
+    let buf = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        file.write_all(&buf[..n])
+            .with_context(|| format!("write {}", path.display()))?;
+        left -= n as u64;
+    }
+    drop(file);
+    fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))
 }
 
 /// Writes `size` pseudo-random bytes (xorshift64*, incompressible enough for a video).
@@ -402,18 +436,18 @@ fn run_row(env: &Env, kind: &Kind) -> Result<Sample> {
 fn one_shot_pair(server: Command, client: Client) -> Result<Sample> {
     let mut server = Server::start(server)?;
     let client = client.command(server.addr);
-    let server_hwm = Hwm::poll(server.child.id());
+    let server_hwm = Watch::start(server.child.id());
     let start = Instant::now();
-    let (client_status, client_kib, client_out) = run_client(client)?;
+    let (client_status, client_use, client_out) = run_client(client)?;
     let server_status = server.child.wait()?;
     let secs = start.elapsed().as_secs_f64();
-    let server_kib = server_hwm.finish();
+    let server_use = server_hwm.finish();
     check(client_status, "client", &client_out)?;
     check(server_status, "server", &server.log())?;
     Ok(Sample {
         secs,
-        client_kib,
-        server_kib,
+        client: client_use,
+        server: server_use,
     })
 }
 
@@ -424,18 +458,18 @@ fn lesson05(env: &Env, dir: &Path, client: Client) -> Result<Sample> {
     cmd.args(["--addr", "127.0.0.1:0", "--dir"]).arg(dir);
     let server = Server::start(cmd)?;
     let client = client.command(server.addr);
-    let server_hwm = Hwm::poll(server.child.id());
+    let server_hwm = Watch::start(server.child.id());
     let start = Instant::now();
-    let (status, client_kib, out) = run_client(client)?;
+    let (status, client_use, out) = run_client(client)?;
     let secs = start.elapsed().as_secs_f64();
     // Still running: the reading now is the peak of this one transfer.
-    let server_kib = server_hwm.finish();
+    let server_use = server_hwm.finish();
     check(status, "lesson05-client", &out)?;
     drop(server);
     Ok(Sample {
         secs,
-        client_kib,
-        server_kib,
+        client: client_use,
+        server: server_use,
     })
 }
 
@@ -479,24 +513,24 @@ impl Client {
     }
 }
 
-fn run_client(mut cmd: Command) -> Result<(ExitStatus, Option<u64>, String)> {
+fn run_client(mut cmd: Command) -> Result<(ExitStatus, Usage, String)> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("start {cmd:?}"))?;
-    let hwm = Hwm::poll(child.id());
+    let watch = Watch::start(child.id());
     let out = drain(child.stdout.take());
     let err = drain(child.stderr.take());
     let status = child.wait()?;
-    let kib = hwm.finish();
+    let usage = watch.finish();
     let text = format!(
         "{}{}",
         out.join().unwrap_or_default(),
         err.join().unwrap_or_default()
     );
-    Ok((status, kib, text))
+    Ok((status, usage, text))
 }
 
 fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> JoinHandle<String> {
@@ -584,21 +618,37 @@ impl Drop for Server {
     }
 }
 
-/// `VmHWM` of one process, polled in a thread until [`Hwm::finish`] or the process is gone.
-struct Hwm {
+/// Peak memory and CPU time of one process.
+#[derive(Clone, Copy, Default)]
+struct Usage {
+    /// `VmHWM`, KiB.
+    kib: Option<u64>,
+    /// user + system CPU time, in clock ticks of 1/100 s (`USER_HZ`).
+    ticks: Option<u64>,
+}
+
+/// `VmHWM` and CPU time of one process, polled in a thread until [`Watch::finish`] or until
+/// the process is gone.
+struct Watch {
     pid: u32,
     peak: Arc<AtomicU64>,
+    ticks: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
 
-impl Hwm {
-    fn poll(pid: u32) -> Hwm {
+impl Watch {
+    fn start(pid: u32) -> Watch {
         let peak = Arc::new(AtomicU64::new(0));
+        let ticks = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (p, s) = (peak.clone(), stop.clone());
+        let (p, t, s) = (peak.clone(), ticks.clone(), stop.clone());
         let thread = thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
+                // CPU time first: an exited, not yet reaped process (a zombie) still has it.
+                if let Some(now) = cpu_ticks(pid) {
+                    t.fetch_max(now, Ordering::Relaxed);
+                }
                 match vm_hwm_kib(pid) {
                     Some(kib) => {
                         p.fetch_max(kib, Ordering::Relaxed);
@@ -609,24 +659,29 @@ impl Hwm {
                 thread::sleep(Duration::from_millis(2));
             }
         });
-        Hwm {
+        Watch {
             pid,
             peak,
+            ticks,
             stop,
             thread,
         }
     }
 
     /// Stops polling; one last reading if the process is still there.
-    fn finish(self) -> Option<u64> {
+    fn finish(self) -> Usage {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.thread.join();
         if let Some(kib) = vm_hwm_kib(self.pid) {
             self.peak.fetch_max(kib, Ordering::Relaxed);
         }
-        match self.peak.load(Ordering::Relaxed) {
-            0 => None,
-            kib => Some(kib),
+        if let Some(now) = cpu_ticks(self.pid) {
+            self.ticks.fetch_max(now, Ordering::Relaxed);
+        }
+        let nonzero = |v: u64| (v != 0).then_some(v);
+        Usage {
+            kib: nonzero(self.peak.load(Ordering::Relaxed)),
+            ticks: cfg!(target_os = "linux").then(|| self.ticks.load(Ordering::Relaxed)),
         }
     }
 }
@@ -636,6 +691,21 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// utime + stime from `/proc/PID/stat` (fields 14 and 15, after the `(comm)` field).
+#[cfg(target_os = "linux")]
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cpu_ticks(_pid: u32) -> Option<u64> {
+    None
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -703,6 +773,13 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+fn cpu(ticks: Option<u64>) -> String {
+    match ticks {
+        Some(t) => format!("{:.2} s", t as f64 / 100.0),
+        None => "n/a".into(),
+    }
+}
+
 fn kib(k: Option<u64>) -> String {
     match k {
         Some(k) => format!("{:.1} MiB", k as f64 / 1024.0),
@@ -716,8 +793,15 @@ fn print_table(env: &Env, rows: &[Row], sweep: bool) -> bool {
     let floor = rate(&rows[0]);
     println!();
     println!(
-        "{:<30} {:>8} {:>7}  {:<22} {:>11} {:>11}",
-        "row", "MiB/s", "x floor", "rounds (MiB/s)", "client RSS", "server RSS"
+        "{:<30} {:>6} {:>7}  {:<16} {:>10} {:>10} {:>10} {:>10}",
+        "row",
+        "MiB/s",
+        "x floor",
+        "rounds (MiB/s)",
+        "client RSS",
+        "server RSS",
+        "client CPU",
+        "server CPU"
     );
     for r in rows {
         let rounds: Vec<String> = r
@@ -725,19 +809,27 @@ fn print_table(env: &Env, rows: &[Row], sweep: bool) -> bool {
             .iter()
             .map(|s| format!("{:.0}", env.size as f64 / MIB / s.secs))
             .collect();
-        let client = r.samples.iter().filter_map(|s| s.client_kib).max();
-        let server = r.samples.iter().filter_map(|s| s.server_kib).max();
+        let client = r.samples.iter().filter_map(|s| s.client.kib).max();
+        let server = r.samples.iter().filter_map(|s| s.server.kib).max();
+        let ticks = |f: fn(&Sample) -> Option<u64>| {
+            let v: Vec<f64> = r.samples.iter().filter_map(f).map(|t| t as f64).collect();
+            (!v.is_empty()).then(|| median(v) as u64)
+        };
         println!(
-            "{:<30} {:>8.0} {:>7.2}  {:<22} {:>11} {:>11}",
+            "{:<30} {:>6.0} {:>7.2}  {:<16} {:>10} {:>10} {:>10} {:>10}",
             r.label,
             rate(r),
             rate(r) / floor,
             rounds.join(" "),
             kib(client),
-            kib(server)
+            kib(server),
+            cpu(ticks(|s| s.client.ticks)),
+            cpu(ticks(|s| s.server.ticks)),
         );
     }
-    println!("RSS = peak resident memory (VmHWM), the largest over the rounds; sender = client, receiver = server for tcp_copy.");
+    println!("MiB/s: file size / median wall time (client start to the last byte stored and acknowledged).");
+    println!("RSS: peak resident memory (VmHWM), largest over the rounds. CPU: user+system seconds, median.");
+    println!("For tcp_copy and python rows the client is the sender, the server the receiver.");
     println!("every copy compared with the original: identical");
     if sweep {
         return false;
@@ -760,11 +852,11 @@ fn print_table(env: &Env, rows: &[Row], sweep: bool) -> bool {
         for (who, peak) in [
             (
                 "client",
-                r.samples.iter().filter_map(|s| s.client_kib).max(),
+                r.samples.iter().filter_map(|s| s.client.kib).max(),
             ),
             (
                 "server",
-                r.samples.iter().filter_map(|s| s.server_kib).max(),
+                r.samples.iter().filter_map(|s| s.server.kib).max(),
             ),
         ] {
             match peak {
