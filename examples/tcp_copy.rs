@@ -26,6 +26,8 @@
 //!   It merges small writes such as `--lines` into fewer system calls; a write larger than its
 //!   buffer goes straight through, so with big buffers it changes nothing.
 //!
+//! `tcp_copy hash PATH` reads a file and digests it, without a socket: what XXH3 costs alone.
+//!
 //! The sender half-closes after the last byte and waits for the receiver's close, so its exit
 //! means "every byte is in the receiver's file", like a lesson 05 client that waits for its reply.
 
@@ -89,6 +91,14 @@ enum Cmd {
         #[command(flatten)]
         knobs: Knobs,
     },
+    /// No network: read a file and compute its XXH3-128 digest, to show what the digest costs
+    Hash {
+        /// File to read
+        path: PathBuf,
+        /// Buffer size for every read
+        #[arg(long, default_value = "1M", value_parser = parse_size)]
+        buf: usize,
+    },
 }
 
 /// `8K`, `64k`, `1M`, `1048576`.
@@ -120,6 +130,7 @@ fn main() {
             lines,
             knobs,
         } => send(addr, &path, lines, &knobs),
+        Cmd::Hash { path, buf } => hash(&path, buf),
     };
     if let Err(err) = result {
         eprintln!("tcp_copy: {err:#}");
@@ -233,6 +244,26 @@ fn send(addr: SocketAddr, path: &PathBuf, lines: bool, knobs: &Knobs) -> Result<
         bail!("the receiver sent bytes; it should only close");
     }
     report("sent", total, start, digest, None);
+    Ok(())
+}
+
+fn hash(path: &PathBuf, buf: usize) -> Result<()> {
+    let mut file = File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut buf = vec![0u8; buf];
+    let start = Instant::now();
+    let mut digest = Xxh3::new();
+    let mut total = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context("read file"),
+        };
+        digest.update(&buf[..n]);
+        total += n as u64;
+    }
+    report("hashed", total, start, Some(digest), None);
     Ok(())
 }
 

@@ -248,7 +248,7 @@ fn bench(args: &Args, env: &Env) -> Result<bool> {
             }
             let sample = run_row(env, &row.kind).with_context(|| format!("row {:?}", row.label))?;
             eprintln!(
-                "round {round} {:<30} {:>6.0} MiB/s  client {} {}  server {} {}  load {}",
+                "round {round} {:<32} {:>6.0} MiB/s  client {} {}  server {} {}  load {}",
                 row.label,
                 env.size as f64 / MIB / sample.secs,
                 kib(sample.client.kib),
@@ -285,6 +285,10 @@ fn sweep_rows() -> Vec<Row> {
         row("buf 64 KiB", buf("64K")),
         row("buf 256 KiB", buf("256K")),
         row("buf 4 MiB", buf("4M")),
+        row(
+            "buf 1 MiB, receiver to /dev/null",
+            Kind::Floor(vec!["--out", "/dev/null"], vec![]),
+        ),
         row(
             "io::copy both ends",
             Kind::Floor(vec!["--io-copy"], vec!["--io-copy"]),
@@ -368,16 +372,22 @@ fn make_file(path: &Path, size: u64) -> Result<()> {
 fn run_row(env: &Env, kind: &Kind) -> Result<Sample> {
     match kind {
         Kind::Floor(recv_args, send_args) => {
+            // `--out /dev/null` among the receiver's arguments: nothing to compare.
+            let null = recv_args.contains(&"/dev/null");
             let out = env.work.join("floor.bin");
             let mut recv = Command::new(env.example("tcp_copy"));
-            recv.args(["recv", "--addr", "127.0.0.1:0", "--out"])
-                .arg(&out)
-                .args(recv_args);
+            recv.args(["recv", "--addr", "127.0.0.1:0"]);
+            if !null {
+                recv.arg("--out").arg(&out);
+            }
+            recv.args(recv_args);
             let mut send = Client::new(env.example("tcp_copy"), ["send"]);
             send.after(send_args).after([&env.src]);
             let sample = one_shot_pair(recv, send)?;
-            same_bytes(&env.src, &out)?;
-            fs::remove_file(&out)?;
+            if !null {
+                same_bytes(&env.src, &out)?;
+                fs::remove_file(&out)?;
+            }
             Ok(sample)
         }
         Kind::Python => {
@@ -793,7 +803,7 @@ fn print_table(env: &Env, rows: &[Row], sweep: bool) -> bool {
     let floor = rate(&rows[0]);
     println!();
     println!(
-        "{:<30} {:>6} {:>7}  {:<16} {:>10} {:>10} {:>10} {:>10}",
+        "{:<32} {:>6} {:>7}  {:<16} {:>10} {:>10} {:>10} {:>10}",
         "row",
         "MiB/s",
         "x floor",
@@ -816,7 +826,7 @@ fn print_table(env: &Env, rows: &[Row], sweep: bool) -> bool {
             (!v.is_empty()).then(|| median(v) as u64)
         };
         println!(
-            "{:<30} {:>6.0} {:>7.2}  {:<16} {:>10} {:>10} {:>10} {:>10}",
+            "{:<32} {:>6.0} {:>7.2}  {:<16} {:>10} {:>10} {:>10} {:>10}",
             r.label,
             rate(r),
             rate(r) / floor,
@@ -830,7 +840,7 @@ fn print_table(env: &Env, rows: &[Row], sweep: bool) -> bool {
     println!("MiB/s: file size / median wall time (client start to the last byte stored and acknowledged).");
     println!("RSS: peak resident memory (VmHWM), largest over the rounds. CPU: user+system seconds, median.");
     println!("For tcp_copy and python rows the client is the sender, the server the receiver.");
-    println!("every copy compared with the original: identical");
+    println!("every copy compared with the original: identical (a /dev/null row has no copy)");
     if sweep {
         return false;
     }
