@@ -189,17 +189,19 @@ fn recv_reply(sock: &mut Traced<TcpStream>, what: &str) -> Result<Object> {
 
 /// A progress bar on stderr while a transfer runs, only when stderr is a terminal (a pipe or
 /// a log file would fill with escape codes).
-fn progress(len: u64, label: &str) -> Option<ProgressBar> {
+fn progress(len: u64) -> Option<ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
+    // No file name in the bar: its width is measured in chars, and a Chinese character takes
+    // two columns, so a long name would wrap the line and every redraw would leave a copy.
+    // The name is in the summary line that follows.
     let style = ProgressStyle::with_template(
-        "{msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {eta}",
+        "[{wide_bar}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {eta}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
     bar.set_style(style.progress_chars("=> "));
-    bar.set_message(label.to_string());
     Some(bar)
 }
 
@@ -242,7 +244,7 @@ fn upload(conn: &mut Conn, path: &Path) -> Result<String> {
         // random places, so "lines" are chunks of any size, one send each, and `send` may
         // take only part of its argument. Here: 256 KiB chunks and write_all, which loops
         // until the socket took every byte. The digest is computed on the way.
-        let bar = progress(size, name);
+        let bar = progress(size);
         let mut buf = vec![0u8; CHUNK];
         let mut hasher = Xxh3::new();
         let mut sent: u64 = 0;
@@ -336,7 +338,7 @@ fn download(conn: &mut Conn, name: &str, out: &Path, force: bool) -> Result<Stri
         // drops `temp`, which deletes it. `size` is only a count to read, never an allocation.
         let mut temp = TempFile::create(out, "download")
             .with_context(|| format!("cannot create a temporary file in {}", out.display()))?;
-        let bar = progress(size, name);
+        let bar = progress(size);
         let mut buf = vec![0u8; CHUNK];
         let mut hasher = Xxh3::new();
         let mut received: u64 = 0;

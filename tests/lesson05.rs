@@ -1,0 +1,722 @@
+//! Lesson 05: the video service (优酷). The real binaries on port 0; raw sockets where a test
+//! plays a misbehaving client; a fake server written here where it plays a malicious server.
+//!
+//! Every test works in its own scratch directory under `target/tmp`, with the server's
+//! `--dir` (or the client's `--out`) one level down, so "nothing written outside" can be
+//! checked by listing the parent.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{read_to_end, run, run_client, Server, SAFETY};
+use serde_json::{json, Value};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_lesson05-server");
+const CLIENT: &str = env!("CARGO_BIN_EXE_lesson05-client");
+
+/// A fresh directory under `target/tmp`, deleted when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(label: &str) -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("lesson05-{label}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap();
+        Scratch(path)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Every entry of `dir`, hidden ones included, sorted.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*): incompressible, full of newline bytes.
+fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn xxh3_hex(bytes: &[u8]) -> String {
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
+}
+
+/// A frame as the notes build it: `struct.pack('i', len(j)) + j`.
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = (payload.len() as i32).to_le_bytes().to_vec();
+    out.extend_from_slice(payload);
+    out
+}
+
+fn send_json(sock: &mut TcpStream, value: &Value) {
+    sock.write_all(&frame(value.to_string().as_bytes()))
+        .unwrap();
+}
+
+/// Reads one reply frame and parses it.
+fn recv_json(sock: &mut TcpStream) -> Value {
+    let mut len = [0u8; 4];
+    sock.read_exact(&mut len).unwrap();
+    let len = i32::from_le_bytes(len);
+    assert!((1..=65536).contains(&len), "reply length {len}");
+    let mut body = vec![0u8; len as usize];
+    sock.read_exact(&mut body).unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// Asserts `{"ok":false,"error":…}` and returns the message.
+fn expect_refusal(sock: &mut TcpStream) -> String {
+    let reply = recv_json(sock);
+    assert_eq!(reply["ok"], json!(false), "{reply}");
+    reply["error"].as_str().unwrap().to_string()
+}
+
+fn start(dir: &Path, extra: &[&str]) -> Server {
+    let mut args = vec!["--dir", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    Server::start(SERVER, &args)
+}
+
+fn client(server: &Server, args: &[&str]) -> std::process::Output {
+    let addr = server.addr.to_string();
+    let mut all = vec!["--addr", addr.as_str()];
+    all.extend_from_slice(args);
+    run_client(CLIENT, &all, b"")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn upload_list_download_keep_every_byte_of_a_chinese_name_with_a_space() {
+    let tmp = Scratch::new("roundtrip");
+    let videos = tmp.join("videos");
+    let server = start(&videos, &[]);
+    let name = "01 后期课程安排.mp4";
+    let data = random_bytes(5, 3_000_000);
+    fs::create_dir(tmp.join("src")).unwrap();
+    let src = tmp.join("src").join(name);
+    fs::write(&src, &data).unwrap();
+
+    let up = client(&server, &["upload", src.to_str().unwrap()]);
+    assert!(up.status.success(), "{}", text(&up.stderr));
+    let digest = xxh3_hex(&data);
+    let summary = text(&up.stdout);
+    assert!(summary.contains(name) && summary.contains(&digest) && summary.contains("verified"));
+    assert_eq!(fs::read(videos.join(name)).unwrap(), data);
+
+    let list = client(&server, &["list"]);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    assert_eq!(text(&list.stdout).trim(), format!("3000000  {name}"));
+
+    let out = tmp.join("out");
+    let down = client(&server, &["download", name, "--out", out.to_str().unwrap()]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert!(text(&down.stdout).contains(&digest));
+    assert_eq!(fs::read(out.join(name)).unwrap(), data);
+    assert_eq!(entries(&out), [name]);
+    server.wait_for_log(&format!("sent 3000000 bytes, xxh3 {digest}"));
+}
+
+#[test]
+fn downloading_a_missing_name_fails_with_a_clear_message() {
+    let tmp = Scratch::new("missing");
+    let server = start(&tmp.join("videos"), &[]);
+    let out = tmp.join("out");
+    let down = client(
+        &server,
+        &["download", "nope.mp4", "--out", out.to_str().unwrap()],
+    );
+    assert!(!down.status.success());
+    assert!(
+        text(&down.stderr).contains("no such file: nope.mp4"),
+        "{}",
+        text(&down.stderr)
+    );
+    assert!(!out.exists() || entries(&out).is_empty());
+}
+
+/// The notes' client: header without `cmd`, extra keys, body, again on the same connection,
+/// never reading. The server answers nothing and stores both.
+#[test]
+fn notes_style_uploads_without_cmd_get_no_reply() {
+    let tmp = Scratch::new("notes");
+    let videos = tmp.join("videos");
+    let server = start(&videos, &[]);
+    let first = random_bytes(1, 100_000);
+    let second = random_bytes(2, 70_000);
+
+    let mut sock = server.connect();
+    for (name, data) in [("01 a.mp4", &first), ("02 视频.mp4", &second)] {
+        // json.dumps escapes non-ASCII, as the notes' Python does.
+        let header = format!(
+            r#"{{"file_name": "{}", "desc": "\u8fd9\u662f", "size": {}, "info": "x"}}"#,
+            name.replace("视频", "\\u89c6\\u9891"),
+            data.len()
+        );
+        sock.write_all(&frame(header.as_bytes())).unwrap();
+        sock.write_all(data).unwrap();
+    }
+    // Done sending; the server sends nothing back, then closes when it sees our FIN.
+    sock.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(read_to_end(&mut sock), b"");
+
+    assert_eq!(fs::read(videos.join("01 a.mp4")).unwrap(), first);
+    assert_eq!(fs::read(videos.join("02 视频.mp4")).unwrap(), second);
+    assert_eq!(entries(&videos).len(), 2);
+}
+
+/// The notes open the target with 'ab': a second upload of a name was glued onto the first.
+#[test]
+fn reupload_replaces_the_file_instead_of_appending() {
+    let tmp = Scratch::new("replace");
+    let videos = tmp.join("videos");
+    let server = start(&videos, &[]);
+    let src = tmp.join("same.mp4");
+    for seed in [1, 2] {
+        let data = random_bytes(seed, 50_000 + seed as usize);
+        fs::write(&src, &data).unwrap();
+        let up = client(&server, &["upload", src.to_str().unwrap()]);
+        assert!(up.status.success(), "{}", text(&up.stderr));
+        assert_eq!(fs::read(videos.join("same.mp4")).unwrap(), data);
+    }
+    assert_eq!(entries(&videos), ["same.mp4"]);
+}
+
+const BAD_NAMES: &[&str] = &[
+    "",
+    ".",
+    "..",
+    "../escape.mp4",
+    "../../escape.mp4",
+    "/tmp/escape.mp4",
+    "a/b.mp4",
+    "a\\b.mp4",
+    "..\\escape.mp4",
+    "nul\0byte.mp4",
+    "line\nbreak.mp4",
+    ".hidden.mp4",
+    ".upload-1-0.tmp",
+];
+
+#[test]
+fn bad_names_are_refused_and_nothing_is_written_outside_dir() {
+    let tmp = Scratch::new("badnames");
+    let videos = tmp.join("videos");
+    let server = start(&videos, &[]);
+    let long = "n".repeat(256);
+    let names: Vec<&str> = BAD_NAMES.iter().copied().chain([long.as_str()]).collect();
+
+    for name in &names {
+        // Upload with `cmd`: refused before any body byte is read.
+        let mut sock = server.connect();
+        send_json(
+            &mut sock,
+            &json!({ "cmd": "upload", "file_name": name, "size": 3 }),
+        );
+        let msg = expect_refusal(&mut sock);
+        assert!(msg.contains("file name"), "{name:?}: {msg}");
+        assert_eq!(read_to_end(&mut sock), b"", "the connection ends");
+
+        // Download: refused the same way.
+        let mut sock = server.connect();
+        send_json(&mut sock, &json!({ "cmd": "download", "file_name": name }));
+        expect_refusal(&mut sock);
+
+        // The notes' style (no `cmd`): no reply, the connection is closed, nothing stored.
+        let mut sock = server.connect();
+        send_json(&mut sock, &json!({ "file_name": name, "size": 3 }));
+        assert_eq!(read_to_end(&mut sock), b"");
+
+        // The client refuses them locally, before connecting (a NUL cannot be an argument).
+        if name.contains('\0') {
+            continue;
+        }
+        let out = tmp.join("out");
+        let down = client(&server, &["download", name, "--out", out.to_str().unwrap()]);
+        assert!(!down.status.success(), "{name:?}");
+    }
+    assert_eq!(entries(&videos), Vec::<String>::new());
+    assert_eq!(entries(&tmp.0), ["videos"]);
+    // A good name still works afterwards.
+    let mut sock = server.connect();
+    send_json(
+        &mut sock,
+        &json!({ "cmd": "upload", "file_name": "ok.mp4", "size": 3 }),
+    );
+    sock.write_all(b"abc").unwrap();
+    assert_eq!(recv_json(&mut sock)["ok"], json!(true));
+}
+
+#[test]
+fn bad_frames_get_an_error_reply_and_the_server_keeps_serving() {
+    let tmp = Scratch::new("badframes");
+    let videos = tmp.join("videos");
+    let server = start(&videos, &[]);
+
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("negative length", (-1i32).to_le_bytes().to_vec()),
+        ("huge length", i32::MAX.to_le_bytes().to_vec()),
+        ("zero length", 0i32.to_le_bytes().to_vec()),
+        ("bad JSON", frame(b"{\"cmd\": upload")),
+        ("not an object", frame(b"[1, 2]")),
+        (
+            "missing size",
+            frame(br#"{"cmd":"upload","file_name":"a.mp4"}"#),
+        ),
+        (
+            "mistyped size",
+            frame(br#"{"cmd":"upload","file_name":"a.mp4","size":"3"}"#),
+        ),
+        (
+            "negative size",
+            frame(br#"{"cmd":"upload","file_name":"a.mp4","size":-3}"#),
+        ),
+        (
+            "mistyped name",
+            frame(br#"{"cmd":"download","file_name":7}"#),
+        ),
+        (
+            "unknown cmd",
+            frame(br#"{"cmd":"delete","file_name":"a.mp4"}"#),
+        ),
+        ("cmd not a string", frame(br#"{"cmd":1}"#)),
+    ];
+    for (what, bytes) in &cases {
+        let mut sock = server.connect();
+        sock.write_all(bytes).unwrap();
+        let msg = expect_refusal(&mut sock);
+        assert!(!msg.is_empty(), "{what}");
+        assert_eq!(read_to_end(&mut sock), b"", "{what}: the connection ends");
+    }
+    assert_eq!(entries(&videos), Vec::<String>::new());
+
+    // The server still serves, and lost nothing.
+    let src = tmp.join("after.mp4");
+    fs::write(&src, b"still here").unwrap();
+    let up = client(&server, &["upload", src.to_str().unwrap()]);
+    assert!(up.status.success(), "{}", text(&up.stderr));
+    assert_eq!(entries(&videos), ["after.mp4"]);
+}
+
+/// A client that leaves in the middle of a file: the notes' server spun forever on `b''`.
+#[test]
+fn truncated_body_leaves_no_partial_or_temporary_file() {
+    let tmp = Scratch::new("truncated");
+    let videos = tmp.join("videos");
+    let server = start(&videos, &["--max-size", "1000000"]);
+
+    for header in [
+        json!({ "cmd": "upload", "file_name": "cut.mp4", "size": 100_000 }),
+        json!({ "file_name": "cut-notes.mp4", "size": 100_000 }),
+    ] {
+        let mut sock = server.connect();
+        send_json(&mut sock, &header);
+        sock.write_all(&random_bytes(3, 40_000)).unwrap();
+        drop(sock);
+    }
+    server.wait_for_log("\"cut.mp4\" 100000 bytes: failed: client left after 40000 of 100000");
+    server.wait_for_log("\"cut-notes.mp4\" 100000 bytes: failed: client left after 40000");
+
+    // Over --max-size: refused before a byte of body is stored.
+    let mut sock = server.connect();
+    send_json(
+        &mut sock,
+        &json!({ "cmd": "upload", "file_name": "big.mp4", "size": 1_000_001 }),
+    );
+    assert!(expect_refusal(&mut sock).contains("over the limit"));
+    assert_eq!(entries(&videos), Vec::<String>::new());
+}
+
+/// One silent client holds a thread and a slot, nothing else: 16 uploads run next to it.
+#[test]
+fn an_idle_connection_does_not_block_16_parallel_uploads() {
+    let tmp = Scratch::new("parallel");
+    let videos = tmp.join("videos");
+    let server = start(&videos, &[]);
+    // Silent, and one that stops in the middle of its header.
+    let _idle = server.connect();
+    let mut half = server.connect();
+    half.write_all(&[0x20, 0x00]).unwrap();
+
+    let srcdir = tmp.join("src");
+    fs::create_dir(&srcdir).unwrap();
+    let addr = server.addr.to_string();
+    let workers: Vec<_> = (0..16)
+        .map(|i| {
+            let path = srcdir.join(format!("part {i:02}.mp4"));
+            fs::write(&path, random_bytes(100 + i, 200_000 + i as usize)).unwrap();
+            let addr = addr.clone();
+            thread::spawn(move || {
+                let args = ["--addr", &addr, "upload", path.to_str().unwrap()];
+                run_client(CLIENT, &args, b"")
+            })
+        })
+        .collect();
+    for worker in workers {
+        let out = worker.join().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    assert_eq!(entries(&videos).len(), 16);
+    for i in 0..16u64 {
+        let name = format!("part {i:02}.mp4");
+        assert_eq!(
+            fs::read(videos.join(&name)).unwrap(),
+            random_bytes(100 + i, 200_000 + i as usize)
+        );
+    }
+}
+
+#[test]
+fn idle_timeout_disconnects_a_silent_client() {
+    let tmp = Scratch::new("idle");
+    let server = start(&tmp.join("videos"), &["--idle-timeout", "1"]);
+    let mut sock = server.connect();
+    // The server closes us (after 1 s of silence); SAFETY is the test's own safety net.
+    assert_eq!(read_to_end(&mut sock), b"");
+    server.wait_for_log("idle for 1 s, disconnected");
+}
+
+#[test]
+fn a_client_over_max_clients_gets_a_busy_reply() {
+    let tmp = Scratch::new("busy");
+    let server = start(&tmp.join("videos"), &["--max-clients", "1"]);
+    let mut first = server.connect();
+    send_json(&mut first, &json!({ "cmd": "list" }));
+    assert_eq!(recv_json(&mut first)["ok"], json!(true)); // now it surely holds the slot
+
+    let mut second = server.connect();
+    assert!(expect_refusal(&mut second).contains("server busy"));
+    assert_eq!(read_to_end(&mut second), b"");
+
+    // The slot is given back when the first client leaves.
+    drop(first);
+    server.wait_for_log("closed the connection");
+    let deadline = Instant::now() + SAFETY;
+    loop {
+        let mut third = server.connect();
+        send_json(&mut third, &json!({ "cmd": "list" }));
+        if recv_json(&mut third)["ok"] == json!(true) {
+            break;
+        }
+        // The first thread logs "closed" just before it frees its slot: try again.
+        assert!(Instant::now() < deadline, "slot never freed");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn list_hides_hidden_and_temporary_files_and_startup_removes_stale_ones() {
+    let tmp = Scratch::new("list");
+    let videos = tmp.join("videos");
+    fs::create_dir(&videos).unwrap();
+    fs::write(videos.join(".upload-999-0.tmp"), b"left by a killed server").unwrap();
+    let server = start(&videos, &[]);
+    server.wait_for_log("removed stale temporary file .upload-999-0.tmp");
+
+    fs::write(videos.join(".hidden"), b"x").unwrap();
+    fs::create_dir(videos.join("sub")).unwrap();
+    fs::write(videos.join("b.mp4"), b"bb").unwrap();
+    fs::write(videos.join("a.mp4"), b"a").unwrap();
+    let mut sock = server.connect();
+    send_json(&mut sock, &json!({ "cmd": "list" }));
+    let reply = recv_json(&mut sock);
+    assert_eq!(
+        reply,
+        json!({ "ok": true, "files": [
+            { "file_name": "a.mp4", "size": 1 },
+            { "file_name": "b.mp4", "size": 2 },
+        ]})
+    );
+}
+
+#[test]
+fn an_existing_file_is_kept_without_force() {
+    let tmp = Scratch::new("force");
+    let videos = tmp.join("videos");
+    fs::create_dir(&videos).unwrap();
+    fs::write(videos.join("v.mp4"), b"new bytes").unwrap();
+    let server = start(&videos, &[]);
+    let out = tmp.join("out");
+    fs::create_dir(&out).unwrap();
+    fs::write(out.join("v.mp4"), b"old").unwrap();
+
+    let down = client(
+        &server,
+        &["download", "v.mp4", "--out", out.to_str().unwrap()],
+    );
+    assert!(!down.status.success());
+    assert!(
+        text(&down.stderr).contains("--force"),
+        "{}",
+        text(&down.stderr)
+    );
+    assert_eq!(fs::read(out.join("v.mp4")).unwrap(), b"old");
+
+    let down = client(
+        &server,
+        &[
+            "download",
+            "v.mp4",
+            "--out",
+            out.to_str().unwrap(),
+            "--force",
+        ],
+    );
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert_eq!(fs::read(out.join("v.mp4")).unwrap(), b"new bytes");
+    assert_eq!(entries(&out), ["v.mp4"]);
+}
+
+#[test]
+fn menu_without_subcommand_uploads_the_chosen_number() {
+    let tmp = Scratch::new("menu");
+    let videos = tmp.join("videos");
+    let server = start(&videos, &[]);
+    let mine = tmp.join("mine");
+    fs::create_dir(&mine).unwrap();
+    fs::write(mine.join("01 a.mp4"), b"first").unwrap();
+    fs::write(mine.join("02 b.mp4"), b"second").unwrap();
+
+    let addr = server.addr.to_string();
+    let args = ["--addr", &addr, "--dir", mine.to_str().unwrap()];
+    let out = run_client(CLIENT, &args, b"2\nx\n9\n\n1\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("1 01 a.mp4\n2 02 b.mp4\n"), "{stdout}");
+    assert!(stdout.contains("uploaded \"02 b.mp4\""), "{stdout}");
+    assert!(stdout.contains("enter a number from 1 to 2"), "{stdout}");
+    assert_eq!(fs::read(videos.join("02 b.mp4")).unwrap(), b"second");
+    assert_eq!(fs::read(videos.join("01 a.mp4")).unwrap(), b"first");
+}
+
+#[test]
+fn help_works_and_bad_arguments_exit_2() {
+    assert!(run(SERVER, &["--help"]).status.success());
+    assert!(run(CLIENT, &["--help"]).status.success());
+    for (bin, args) in [
+        (SERVER, &["--max-clients", "0"][..]),
+        (SERVER, &["--max-size", "-1"]),
+        (CLIENT, &["download"]),
+        (CLIENT, &["upload"]),
+        (CLIENT, &["frobnicate"]),
+    ] {
+        let out = run(bin, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            text(&out.stderr).trim().lines().count(),
+            1,
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
+
+// ---- A malicious server, written here ----
+
+/// A fake server on port 0: accepts one connection, reads the client's request frame (and,
+/// for an upload, the `size` body bytes), writes `answer`, and closes.
+fn fake_server(answer: Vec<u8>) -> (SocketAddr, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(SAFETY)).unwrap();
+        let request = recv_json(&mut sock);
+        if let Some(size) = request["size"].as_u64() {
+            let mut body = vec![0u8; size as usize];
+            sock.read_exact(&mut body).unwrap();
+        }
+        // The client may already have hung up on a bad answer.
+        let _ = sock.write_all(&answer);
+        let _ = sock.shutdown(std::net::Shutdown::Write);
+        // Read until the client closes, so our close sends FIN, never RST.
+        let mut rest = Vec::new();
+        let _ = sock.read_to_end(&mut rest);
+    });
+    (addr, handle)
+}
+
+fn json_frame(value: Value) -> Vec<u8> {
+    frame(value.to_string().as_bytes())
+}
+
+/// A download answer: header with `name` and `size`, `body`, then `trailer` if any.
+fn answer(name: &str, size: u64, body: &[u8], trailer: Option<&str>) -> Vec<u8> {
+    let mut out = json_frame(json!({ "ok": true, "file_name": name, "size": size }));
+    out.extend_from_slice(body);
+    if let Some(digest) = trailer {
+        out.extend_from_slice(&json_frame(json!({ "xxh3": digest })));
+    }
+    out
+}
+
+#[test]
+fn a_malicious_server_cannot_make_the_download_write_outside_out_leave_a_part_or_exit_0() {
+    let body = b"hello";
+    let good = xxh3_hex(body);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "../ name",
+            answer("../evil.txt", 5, body, Some(&good)),
+            "the server sent \"../evil.txt\"",
+        ),
+        (
+            "other name",
+            answer("other.txt", 5, body, Some(&good)),
+            "the server sent \"other.txt\"",
+        ),
+        (
+            "short body",
+            answer("good.txt", 1000, body, None),
+            "after 5 of 1000 bytes",
+        ),
+        (
+            "missing trailer",
+            answer("good.txt", 5, body, None),
+            "before the digest trailer",
+        ),
+        (
+            "wrong digest",
+            answer("good.txt", 5, body, Some(&"0".repeat(32))),
+            "digest mismatch",
+        ),
+        (
+            "huge size",
+            answer("good.txt", 1 << 62, body, None),
+            "after 5 of",
+        ),
+        (
+            "huge length",
+            i32::MAX.to_le_bytes().to_vec(),
+            "over the limit",
+        ),
+        (
+            "negative length",
+            (-5i32).to_le_bytes().to_vec(),
+            "negative length",
+        ),
+        ("bad JSON", frame(b"{\"ok\": tru"), "not JSON"),
+        (
+            "no ok",
+            json_frame(json!({ "file_name": "good.txt", "size": 5 })),
+            "no \"ok\"",
+        ),
+        (
+            "refusal",
+            json_frame(json!({ "ok": false, "error": "go away" })),
+            "go away",
+        ),
+    ];
+    for (what, bytes, expected) in cases {
+        let tmp = Scratch::new("evil");
+        let out = tmp.join("out");
+        let (addr, handle) = fake_server(bytes);
+        let addr = addr.to_string();
+        let args = [
+            "--addr",
+            &addr,
+            "download",
+            "good.txt",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        let result = run_client(CLIENT, &args, b"");
+        handle.join().unwrap();
+        let stderr = text(&result.stderr);
+        assert!(!result.status.success(), "{what}: exit 0");
+        assert!(stderr.contains(expected), "{what}: {stderr}");
+        assert_eq!(entries(&tmp.0), ["out"], "{what}: wrote outside --out");
+        assert_eq!(entries(&out), Vec::<String>::new(), "{what}: left a file");
+    }
+}
+
+#[test]
+fn an_upload_fails_when_the_server_reports_another_digest_or_size() {
+    let tmp = Scratch::new("evil-up");
+    let src = tmp.join("v.mp4");
+    fs::write(&src, b"hello").unwrap();
+    let good = xxh3_hex(b"hello");
+    for (reply, expected) in [
+        (
+            json!({ "ok": true, "file_name": "v.mp4", "size": 5, "xxh3": "0".repeat(32) }),
+            "digest mismatch",
+        ),
+        (
+            json!({ "ok": true, "file_name": "v.mp4", "size": 4, "xxh3": good }),
+            "stored something else",
+        ),
+        (
+            json!({ "ok": true, "file_name": "v.mp4", "size": 5 }),
+            "missing key \"xxh3\"",
+        ),
+    ] {
+        let (addr, handle) = fake_server(json_frame(reply));
+        let addr = addr.to_string();
+        let result = run_client(
+            CLIENT,
+            &["--addr", &addr, "upload", src.to_str().unwrap()],
+            b"",
+        );
+        handle.join().unwrap();
+        assert!(!result.status.success());
+        assert!(
+            text(&result.stderr).contains(expected),
+            "{}",
+            text(&result.stderr)
+        );
+    }
+}
+
+/// The server refuses a too-large upload before its body; the client still sends, then reads
+/// the refusal (the server drains for a while instead of resetting the connection).
+#[test]
+fn an_upload_over_max_size_fails_with_the_servers_reason() {
+    let tmp = Scratch::new("maxsize");
+    let videos = tmp.join("videos");
+    let server = start(&videos, &["--max-size", "1000"]);
+    let src = tmp.join("big.mp4");
+    fs::write(&src, random_bytes(9, 3_000_000)).unwrap();
+    let up = client(&server, &["upload", src.to_str().unwrap()]);
+    assert!(!up.status.success());
+    let stderr = text(&up.stderr);
+    assert!(
+        stderr.contains("size 3000000 is over the limit of 1000 bytes"),
+        "{stderr}"
+    );
+    assert_eq!(entries(&videos), Vec::<String>::new());
+}
