@@ -720,3 +720,41 @@ fn an_upload_over_max_size_fails_with_the_servers_reason() {
     );
     assert_eq!(entries(&videos), Vec::<String>::new());
 }
+
+/// The server drops a connection idle for --idle-timeout; a learner at the menu may take longer
+/// than that to choose. The next upload goes over a new connection instead of failing.
+#[test]
+fn menu_reconnects_after_the_server_dropped_its_idle_connection() {
+    let tmp = Scratch::new("menu-idle");
+    let videos = tmp.join("videos");
+    let server = start(&videos, &["--idle-timeout", "1"]);
+    let mine = tmp.join("mine");
+    fs::create_dir(&mine).unwrap();
+    fs::write(mine.join("a.mp4"), b"aaa").unwrap();
+
+    let mut child = std::process::Command::new(CLIENT)
+        .args([
+            "--addr",
+            &server.addr.to_string(),
+            "--dir",
+            mine.to_str().unwrap(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"1\n").unwrap();
+    server.wait_for_log("\"a.mp4\" 3 bytes: stored");
+    server.wait_for_log("idle for 1 s, disconnected");
+    // A new version of the file, so the second upload shows in what is stored.
+    fs::write(mine.join("a.mp4"), b"bbbb").unwrap();
+    stdin.write_all(b"1\n").unwrap();
+    drop(stdin); // EOF: the menu ends after this upload
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The server renames the file into place before it replies, and the client exits only
+    // after the reply: the new version is there now (the server's log line may still lag).
+    assert_eq!(fs::read(videos.join("a.mp4")).unwrap(), b"bbbb");
+}

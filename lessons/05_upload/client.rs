@@ -139,6 +139,13 @@ struct Conn {
 
 impl Conn {
     fn get(&mut self) -> Result<&mut Traced<TcpStream>> {
+        // The server ends a connection that stays idle for --idle-timeout (60 s by default),
+        // and a learner may sit at the menu longer than that: check before reusing it.
+        if let Some(sock) = &self.sock {
+            if !still_open(sock.get_ref()) {
+                self.sock = None;
+            }
+        }
         if self.sock.is_none() {
             // The notes' `client.connect((ip, 8080))`.
             let sock = TcpStream::connect(self.addr)
@@ -162,6 +169,19 @@ impl Conn {
         }
         result
     }
+}
+
+/// Whether the server has not closed `sock`. A peek that does not wait: "would block" means
+/// nothing has arrived, so the connection is open and idle. End of stream means the server
+/// closed it; any byte at all means something is wrong too, since the server never speaks
+/// unasked. Either way the caller starts a new connection.
+fn still_open(sock: &TcpStream) -> bool {
+    if sock.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let idle = matches!(sock.peek(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock);
+    sock.set_nonblocking(false).is_ok() && idle
 }
 
 /// Receives a reply frame and checks `"ok": true`; `{"ok":false,"error":…}` becomes an error
@@ -242,7 +262,7 @@ fn upload(conn: &mut Conn, path: &Path) -> Result<String> {
 
         // Step 6, `for line in f: client.send(line)`, fixed: a video has newline bytes at
         // random places, so "lines" are chunks of any size, one send each, and `send` may
-        // take only part of its argument. Here: 256 KiB chunks and write_all, which loops
+        // take only part of its argument. Here: 1 MiB chunks and write_all, which loops
         // until the socket took every byte. The digest is computed on the way.
         let bar = progress(size);
         let mut buf = vec![0u8; CHUNK];
@@ -356,8 +376,7 @@ fn download(conn: &mut Conn, name: &str, out: &Path, force: bool) -> Result<Stri
                 Err(e) => return Err(anyhow!(e).context(format!("after {received} of {size} bytes"))),
             };
             hasher.update(&buf[..n]);
-            temp.file
-                .write_all(&buf[..n])
+            temp.write_all(&buf[..n])
                 .with_context(|| format!("cannot write into {}", out.display()))?;
             received += n as u64;
             if let Some(bar) = &bar {

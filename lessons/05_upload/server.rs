@@ -365,7 +365,7 @@ fn upload(
         // header (the client may send it right behind the body: 黏包) and must stay in the
         // socket for the next recv_json.
         let want = buf.len().min((size - received) as usize);
-        // `data = sock.recv(1024)`, with a buffer 256 times larger: fewer system calls.
+        // `data = sock.recv(1024)`, with a buffer 1024 times larger: fewer system calls.
         let n = match sock.read(&mut buf[..want]) {
             // End of stream in the middle of the file: the client left (or crashed). The
             // notes' loop adds 0 to recv_size and asks again, forever. Here the upload ends.
@@ -391,8 +391,7 @@ fn upload(
         hasher.update(&buf[..n]);
         // `f.write(data)`; write_all, because a write may take only part of the buffer.
         // A full disk fails here: the client is told, and the temporary file goes.
-        temp.file
-            .write_all(&buf[..n])
+        temp.write_all(&buf[..n])
             .map_err(|e| Failure::Refuse(format!("cannot store {name}: {e}")))?;
         received += n as u64;
     }
