@@ -15,8 +15,9 @@
 //! 3. `lesson05-client download` of it back from a freshly started server;
 //! 4. the notes' section 4 upload logic in Python (`bench/notes_upload.py`), when python3 runs.
 //!
-//! Rounds alternate the rows (floor, upload, download, python, floor, …) so that the machine's
-//! drift hits all rows alike; each row's figure is the median of its rounds. Every copy is
+//! Rounds alternate the rows (floor, upload, download, python, then upload, download, python,
+//! floor, …: each round starts one row later) so that the machine's drift hits all rows alike;
+//! each row's figure is the median of its rounds. Every copy is
 //! compared with the original byte for byte; a difference, or a client that exits non-zero
 //! (lesson 05's client exits non-zero when the digest does not verify), fails the run.
 //!
@@ -77,6 +78,9 @@ struct Args {
     /// Keep the work directory (test file and copies) afterwards
     #[arg(long)]
     keep: bool,
+    /// Self-test of the byte comparison: flip one byte of the server's copy before each download
+    #[arg(long, hide = true)]
+    corrupt_server_copy: bool,
     /// Do not write and delete a scratch file of the test size before each row (see --help)
     #[arg(long)]
     no_prefault: bool,
@@ -130,6 +134,7 @@ struct Env {
     work: PathBuf,
     src: PathBuf,
     size: u64,
+    corrupt: bool,
 }
 
 impl Env {
@@ -186,6 +191,7 @@ fn run(args: &Args) -> Result<bool> {
         src: work.join("bench-video.bin"),
         work,
         size: args.size,
+        corrupt: args.corrupt_server_copy,
     };
     let result = bench(args, &env);
     if args.keep {
@@ -237,7 +243,7 @@ fn bench(args: &Args, env: &Env) -> Result<bool> {
     };
     println!("{}", machine_line());
     println!(
-        "file: {} MiB on {} (loopback 127.0.0.1), {} round(s), rows alternated, median",
+        "file: {} MiB on {} (loopback 127.0.0.1), {} round(s), rows alternated and rotated, median",
         env.size as f64 / MIB,
         env.work.display(),
         args.rounds
@@ -246,8 +252,19 @@ fn bench(args: &Args, env: &Env) -> Result<bool> {
         println!("python row: {python} bench/notes_upload.py");
     }
     println!("load average before: {}", loadavg());
+    if !args.sweep {
+        // The server's copy for the download row, in case it runs before the upload row.
+        let dir = env.work.join("server");
+        fs::create_dir_all(&dir)?;
+        fs::copy(&env.src, dir.join(env.name())).context("copy the file for the download row")?;
+    }
+    let n = rows.len();
     for round in 1..=args.rounds {
-        for row in rows.iter_mut() {
+        // Each round starts one row later (round 2: upload, download, python, floor), so no row
+        // always runs first, or always right after the same neighbour.
+        let first = (round as usize - 1) % n;
+        for i in (first..n).chain(0..first) {
+            let row = &mut rows[i];
             if !args.no_prefault {
                 prefault(&env.work, env.size)?;
             }
@@ -431,8 +448,12 @@ fn run_row(env: &Env, kind: &Kind) -> Result<Sample> {
             fs::create_dir_all(&out)?;
             ensure!(
                 dir.join(env.name()).exists(),
-                "nothing to download: the upload row runs first"
+                "nothing to download: {} is missing",
+                dir.join(env.name()).display()
             );
+            if env.corrupt {
+                flip_byte(&dir.join(env.name()), env.size / 2)?;
+            }
             let mut client = Client::new(env.bin("lesson05-client"), [""; 0]);
             client
                 .after(["download", &env.name(), "--out"])
@@ -726,6 +747,20 @@ fn cpu_ticks(_pid: u32) -> Option<u64> {
 #[cfg(not(target_os = "linux"))]
 fn vm_hwm_kib(_pid: u32) -> Option<u64> {
     None
+}
+
+/// `--corrupt-server-copy`: the download then delivers bytes that differ from the original, and
+/// the comparison below must fail the run.
+fn flip_byte(path: &Path, at: u64) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = fs::OpenOptions::new().read(true).write(true).open(path)?;
+    let mut byte = [0u8; 1];
+    file.seek(SeekFrom::Start(at))?;
+    file.read_exact(&mut byte)?;
+    byte[0] ^= 0xFF;
+    file.seek(SeekFrom::Start(at))?;
+    file.write_all(&byte)?;
+    Ok(())
 }
 
 /// Compares two files byte for byte; an error names the first difference.
