@@ -248,8 +248,15 @@ fn bench(args: &Args, env: &Env) -> Result<bool> {
         env.work.display(),
         args.rounds
     );
-    if let Some(python) = &env.python {
-        println!("python row: {python} bench/notes_upload.py");
+    match &env.python {
+        Some(python) => println!("python row: {python} bench/notes_upload.py"),
+        None if !args.sweep && !args.no_python => {
+            println!(
+                "python row: left out ({} does not run; try --python PATH)",
+                args.python
+            )
+        }
+        None => {}
     }
     println!("load average before: {}", loadavg());
     if !args.sweep {
