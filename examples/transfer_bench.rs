@@ -193,13 +193,28 @@ fn run(args: &Args) -> Result<bool> {
         size: args.size,
         corrupt: args.corrupt_server_copy,
     };
-    let result = bench(args, &env);
-    if args.keep {
-        eprintln!("kept {}", env.work.display());
-    } else {
-        let _ = fs::remove_dir_all(&env.work);
+    // Deleted when this guard drops: also on an error or a panic (a closed stdout pipe).
+    let _cleanup = Cleanup {
+        dir: env.work.clone(),
+        keep: args.keep,
+    };
+    bench(args, &env)
+}
+
+/// Removes the work directory (test file and copies) when dropped, unless `--keep`.
+struct Cleanup {
+    dir: PathBuf,
+    keep: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if self.keep {
+            eprintln!("kept {}", self.dir.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
     }
-    result
 }
 
 /// The interpreter's real path (`sys.executable`), if it runs: a launcher such as a pyenv shim
