@@ -3,6 +3,7 @@
 #
 #   bench/transfer.sh                 # 512 MiB, 3 rounds: floor, upload, download, notes' python
 #   bench/transfer.sh --size 4G --rounds 1
+#   bench/transfer.sh --rounds 9 --no-python   # steadier ratios on a shared machine
 #   bench/transfer.sh --sweep         # the floor's knobs: buffer sizes, io::copy, digest, BufWriter
 #   bench/transfer.sh --help
 #
