@@ -36,7 +36,8 @@ pub type Object = Map<String, Value>;
 /// system call (and, in Python, an object) per KiB; std's `io::copy` uses 8 KiB. Measured over
 /// loopback with a 512 MiB file (the issue 5 benchmark, 2 busy cores): 1 MiB moved 0.89-0.96x
 /// as fast as a plain 1 MiB copy without framing or digest, 256 KiB 0.86-0.98x, 128 KiB
-/// 0.80-0.88x, at about 4 MiB peak resident memory for client and server alike. The buffer is
+/// 0.80-0.88x, at about 4 MiB peak resident memory for client and server alike; 8 KiB
+/// 0.52-0.72x, 4 MiB no faster (the sweep in BENCHMARK.md, `bench/transfer.sh --sweep`). The buffer is
 /// allocated once per connection; pages a connection never fills are never touched.
 pub const CHUNK: usize = 1024 * 1024;
 
