@@ -154,22 +154,8 @@ fn recv(addr: SocketAddr, out: &PathBuf, knobs: &Knobs) -> Result<()> {
         } else {
             Box::new(file)
         };
-        let mut buf = vec![0u8; knobs.buf];
-        let mut total = 0u64;
-        loop {
-            // Ok(0) is the sender's close: every byte it sent has been read.
-            let n = match sock.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e).context("read socket"),
-            };
-            if let Some(d) = digest.as_mut() {
-                d.update(&buf[..n]);
-            }
-            sink.write_all(&buf[..n]).context("write file")?;
-            total += n as u64;
-        }
+        // Ok(0) from the socket is the sender's close: every byte it sent has been read.
+        let total = pump(&mut sock, &mut sink, knobs.buf, &mut digest).context("socket -> file")?;
         sink.flush().context("flush file")?;
         total
     };
@@ -213,21 +199,7 @@ fn send(addr: SocketAddr, path: &PathBuf, lines: bool, knobs: &Knobs) -> Result<
                 total += n as u64;
             }
         } else {
-            let mut buf = vec![0u8; knobs.buf];
-            loop {
-                let n = match file.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e).context("read file"),
-                };
-                if let Some(d) = digest.as_mut() {
-                    d.update(&buf[..n]);
-                }
-                // write_all, not write: one write may take only part of a buffer.
-                out.write_all(&buf[..n]).context("write socket")?;
-                total += n as u64;
-            }
+            total = pump(&mut file, &mut out, knobs.buf, &mut digest).context("file -> socket")?;
         }
         out.flush().context("flush socket")?;
         total
@@ -245,6 +217,32 @@ fn send(addr: SocketAddr, path: &PathBuf, lines: bool, knobs: &Knobs) -> Result<
     }
     report("sent", total, start, digest, None);
     Ok(())
+}
+
+/// Copies `src` to `dst` through one buffer of `buf` bytes until `src` ends, hashing what
+/// passes when a digest is asked for; the number of bytes copied. Both directions use it.
+fn pump(
+    src: &mut impl Read,
+    dst: &mut impl Write,
+    buf: usize,
+    digest: &mut Option<Xxh3>,
+) -> io::Result<u64> {
+    let mut buf = vec![0u8; buf];
+    let mut total = 0u64;
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if let Some(d) = digest.as_mut() {
+            d.update(&buf[..n]);
+        }
+        // write_all, not write: one write may take only part of a buffer.
+        dst.write_all(&buf[..n])?;
+        total += n as u64;
+    }
 }
 
 fn hash(path: &PathBuf, buf: usize) -> Result<()> {
