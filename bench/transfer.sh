@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The lesson 05 transfer benchmark, in one command:
+# The lesson 07 transfer benchmark, in one command:
 #
 #   bench/transfer.sh                 # 512 MiB, 3 rounds: floor, upload, download, notes' python
 #   bench/transfer.sh --size 4G --rounds 1

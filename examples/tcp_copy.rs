@@ -1,7 +1,7 @@
-//! The floor of the lesson 05 transfer benchmark: a plain TCP copy of a file.
+//! The floor of the lesson 07 transfer benchmark: a plain TCP copy of a file.
 //!
 //! No framing, no header, no digest: the receiver accepts one connection, writes everything it
-//! reads into `--out` until the sender closes, and closes too. Whatever lesson 05 adds on top
+//! reads into `--out` until the sender closes, and closes too. Whatever lesson 07 adds on top
 //! (报头, digest, temporary file and rename) is measured against this.
 //!
 //! ```text
@@ -19,7 +19,7 @@
 //! - `--io-copy`: `std::io::copy` on both ends instead of our loop. Between a `File` and a
 //!   `TcpStream` it loops `read`/`write` with an 8 KiB buffer: std stopped using `sendfile` for
 //!   sockets in Rust 1.70.
-//! - `--digest`: XXH3-128 of the bytes on both ends, as lesson 05 does; both print it.
+//! - `--digest`: XXH3-128 of the bytes on both ends, as lesson 07 does; both print it.
 //! - `--lines` (sender): the notes' `for line in f: client.send(line)`, one write per line
 //!   (a binary file split at its newline bytes).
 //! - `--bufwriter`: a `BufWriter` (8 KiB) around the socket (sender) or the file (receiver).
@@ -29,7 +29,7 @@
 //! `tcp_copy hash PATH` reads a file and digests it, without a socket: what XXH3 costs alone.
 //!
 //! The sender half-closes after the last byte and waits for the receiver's close, so its exit
-//! means "every byte is in the receiver's file", like a lesson 05 client that waits for its reply.
+//! means "every byte is in the receiver's file", like a lesson 07 client that waits for its reply.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};

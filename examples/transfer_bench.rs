@@ -1,4 +1,4 @@
-//! The lesson 05 transfer benchmark: how close `lesson05-client upload`/`download` come to a
+//! The lesson 07 transfer benchmark: how close `lesson07-client upload`/`download` come to a
 //! plain TCP copy, and how much memory client and server need while they do it.
 //!
 //! Run it with `bench/transfer.sh` (it builds everything in release mode first), or:
@@ -11,15 +11,15 @@
 //! Rows, over loopback, with the file and every copy on tmpfs (`/dev/shm` where present):
 //!
 //! 1. floor: `tcp_copy` (examples/tcp_copy.rs), 1 MiB buffers, no framing, no digest;
-//! 2. `lesson05-client upload` to a freshly started `lesson05-server`;
-//! 3. `lesson05-client download` of it back from a freshly started server;
+//! 2. `lesson07-client upload` to a freshly started `lesson07-server`;
+//! 3. `lesson07-client download` of it back from a freshly started server;
 //! 4. the notes' section 4 upload logic in Python (`bench/notes_upload.py`), when python3 runs.
 //!
 //! Rounds alternate the rows (floor, upload, download, python, then upload, download, floor,
 //! python, …: the Rust rows rotate, the Python row runs last) so that the machine's drift hits
 //! all rows alike; each row's figure is the median of its rounds. Every copy is
 //! compared with the original byte for byte; a difference, or a client that exits non-zero
-//! (lesson 05's client exits non-zero when the digest does not verify), fails the run.
+//! (lesson 07's client exits non-zero when the digest does not verify), fails the run.
 //!
 //! Peak resident memory is `VmHWM` from `/proc/PID/status` (Linux only; "n/a" elsewhere). A
 //! server is started fresh for every row of every round, so its peak belongs to one transfer;
@@ -51,7 +51,7 @@ const TARGET_RSS_KIB: u64 = 8 * 1024;
 
 #[derive(Parser)]
 #[command(
-    about = "Lesson 05 transfer benchmark (loopback, tmpfs): MiB/s, ratio to a plain TCP copy, peak RSS"
+    about = "Lesson 07 transfer benchmark (loopback, tmpfs): MiB/s, ratio to a plain TCP copy, peak RSS"
 )]
 struct Args {
     /// Size of the test file: bytes, or with K, M or G suffix (1024-based)
@@ -233,8 +233,8 @@ fn python_path(python: &str) -> Option<String> {
 fn bench(args: &Args, env: &Env) -> Result<bool> {
     for path in [env.example("tcp_copy")]
         .into_iter()
-        .chain((!args.sweep).then(|| env.bin("lesson05-server")))
-        .chain((!args.sweep).then(|| env.bin("lesson05-client")))
+        .chain((!args.sweep).then(|| env.bin("lesson07-server")))
+        .chain((!args.sweep).then(|| env.bin("lesson07-client")))
     {
         ensure!(
             path.exists(),
@@ -313,8 +313,8 @@ fn bench(args: &Args, env: &Env) -> Result<bool> {
 fn main_rows(env: &Env) -> Vec<Row> {
     let mut rows = vec![
         row("floor: tcp_copy 1 MiB", Kind::Floor(vec![], vec![])),
-        row("lesson05 upload", Kind::Upload),
-        row("lesson05 download", Kind::Download),
+        row("lesson07 upload", Kind::Upload),
+        row("lesson07 download", Kind::Download),
     ];
     if env.python.is_some() {
         rows.push(row("notes' upload (python3)", Kind::Python));
@@ -460,9 +460,9 @@ fn run_row(env: &Env, kind: &Kind) -> Result<Sample> {
             fs::create_dir_all(&dir)?;
             // A fresh start for every upload: no old copy, no re-upload beside it.
             let _ = fs::remove_file(dir.join(env.name()));
-            let mut client = Client::new(env.bin("lesson05-client"), [""; 0]);
+            let mut client = Client::new(env.bin("lesson07-client"), [""; 0]);
             client.after(["upload".as_ref(), env.src.as_os_str()]);
-            let sample = lesson05(env, &dir, client)?;
+            let sample = lesson07(env, &dir, client)?;
             same_bytes(&env.src, &dir.join(env.name()))?;
             Ok(sample)
         }
@@ -478,12 +478,12 @@ fn run_row(env: &Env, kind: &Kind) -> Result<Sample> {
             if env.corrupt {
                 flip_byte(&dir.join(env.name()), env.size / 2)?;
             }
-            let mut client = Client::new(env.bin("lesson05-client"), [""; 0]);
+            let mut client = Client::new(env.bin("lesson07-client"), [""; 0]);
             client
                 .after(["download", &env.name(), "--out"])
                 .after([&out])
                 .after(["--force"]);
-            let sample = lesson05(env, &dir, client)?;
+            let sample = lesson07(env, &dir, client)?;
             same_bytes(&env.src, &out.join(env.name())).context("downloaded file")?;
             fs::remove_file(out.join(env.name()))?;
             Ok(sample)
@@ -511,10 +511,10 @@ fn one_shot_pair(server: Command, client: Client) -> Result<Sample> {
     })
 }
 
-/// A fresh `lesson05-server --dir DIR` for one transfer, timed from the client's start to its
+/// A fresh `lesson07-server --dir DIR` for one transfer, timed from the client's start to its
 /// exit (the client exits after the server's reply, or after the trailer and digest check).
-fn lesson05(env: &Env, dir: &Path, client: Client) -> Result<Sample> {
-    let mut cmd = Command::new(env.bin("lesson05-server"));
+fn lesson07(env: &Env, dir: &Path, client: Client) -> Result<Sample> {
+    let mut cmd = Command::new(env.bin("lesson07-server"));
     cmd.args(["--addr", "127.0.0.1:0", "--dir"]).arg(dir);
     let server = Server::start(cmd)?;
     let client = client.command(server.addr);
@@ -524,7 +524,7 @@ fn lesson05(env: &Env, dir: &Path, client: Client) -> Result<Sample> {
     let secs = start.elapsed().as_secs_f64();
     // Still running: the reading now is the peak of this one transfer.
     let server_use = server_hwm.finish();
-    check(status, "lesson05-client", &out)?;
+    check(status, "lesson07-client", &out)?;
     drop(server);
     Ok(Sample {
         secs,

@@ -11,7 +11,7 @@ use clap::Parser;
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 
 /// `--addr` and `--trace`, flattened into every binary's options. `global`: a binary with
-/// subcommands (lesson 05's client) takes them before or after the subcommand.
+/// subcommands (lesson 07's client) takes them before or after the subcommand.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
     /// Address to listen on (servers) or connect to (clients); a server given port 0 picks a free one

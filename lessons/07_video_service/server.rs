@@ -1,4 +1,4 @@
-//! Lesson 05, server: the notes' section 4 (优酷项目中 视频的上传与下载), the video service.
+//! Lesson 07, server: the notes' section 4 (优酷项目中 视频的上传与下载), the video service.
 //!
 //! The notes' server receives one upload (a dict header, then `size` bytes) and stops there
 //! ("细节之处后续继续优化"). This one finishes the job: upload, download and list, many clients at
@@ -18,11 +18,11 @@
 //!   timeout, so a slow or silent client never blocks the others.
 //!
 //! ```text
-//! cargo run --bin lesson05-server -- --dir videos                 # terminal 1
-//! cargo run --bin lesson05-client -- upload '01 后期课程安排.mp4'   # terminal 2
-//! cargo run --bin lesson05-client -- list
-//! cargo run --bin lesson05-client -- download '01 后期课程安排.mp4' --out downloads
-//! cargo run --bin lesson05-client -- --dir some/folder            # the notes' numbered menu
+//! cargo run --bin lesson07-server -- --dir videos                 # terminal 1
+//! cargo run --bin lesson07-client -- upload '01 后期课程安排.mp4'   # terminal 2
+//! cargo run --bin lesson07-client -- list
+//! cargo run --bin lesson07-client -- download '01 后期课程安排.mp4' --out downloads
+//! cargo run --bin lesson07-client -- --dir some/folder            # the notes' numbered menu
 //! ```
 //!
 //! Watch for: one log line per request (peer, command, name, bytes, result); kill a client in
@@ -51,7 +51,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use protocol::{check_name, get_size, get_str, hex, is_timeout, Object, TempFile, CHUNK};
 
-/// Lesson 05 server: store uploaded videos in a directory, serve downloads and a listing.
+/// Lesson 07 server: store uploaded videos in a directory, serve downloads and a listing.
 #[derive(Parser)]
 struct Args {
     #[command(flatten)]

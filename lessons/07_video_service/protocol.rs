@@ -1,4 +1,4 @@
-//! Lesson 05's wire protocol, shared by `server.rs` and `client.rs`: the JSON requests and
+//! Lesson 07's wire protocol, shared by `server.rs` and `client.rs`: the JSON requests and
 //! replies that ride on lesson 04's frames, the bare-name rule, and the temporary-file guard.
 //!
 //! Every frame is lesson 04's: a 4-byte little-endian `i32` length `n` (`struct.pack('i', n)`),

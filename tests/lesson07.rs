@@ -1,4 +1,4 @@
-//! Lesson 05: the video service (优酷). The real binaries on port 0; raw sockets where a test
+//! Lesson 07: the video service (优酷). The real binaries on port 0; raw sockets where a test
 //! plays a misbehaving client; a fake server written here where it plays a malicious server.
 //!
 //! Every test works in its own scratch directory under `target/tmp`, with the server's
@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use common::{read_to_end, run, run_client, Server, SAFETY};
 use serde_json::{json, Value};
 
-const SERVER: &str = env!("CARGO_BIN_EXE_lesson05-server");
-const CLIENT: &str = env!("CARGO_BIN_EXE_lesson05-client");
+const SERVER: &str = env!("CARGO_BIN_EXE_lesson07-server");
+const CLIENT: &str = env!("CARGO_BIN_EXE_lesson07-client");
 
 /// A fresh directory under `target/tmp`, deleted when dropped.
 struct Scratch(PathBuf);
@@ -29,7 +29,7 @@ impl Scratch {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("lesson05-{label}-{}-{n}", std::process::id()));
+            .join(format!("lesson07-{label}-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path).unwrap();
         Scratch(path)

@@ -1,4 +1,4 @@
-//! Lesson 05, client: the notes' section 4 upload client (优酷 视频上传), plus download and list.
+//! Lesson 07, client: the notes' section 4 upload client (优酷 视频上传), plus download and list.
 //!
 //! The notes' client lists a directory with numbers, reads a number, and sends a dict header
 //! and the file. Two of its lines are bugs (bug 10 in the top-level README), fixed here at the
@@ -12,17 +12,17 @@
 //! never a name the server sends, and only after the size and the digest checked out.
 //!
 //! ```text
-//! cargo run --bin lesson05-server -- --dir videos                           # terminal 1
-//! cargo run --bin lesson05-client -- upload 'a.mp4' 'b.mp4'                  # terminal 2
-//! cargo run --bin lesson05-client -- list
-//! cargo run --bin lesson05-client -- download 'a.mp4' --out downloads [--force]
-//! cargo run --bin lesson05-client -- --dir some/folder                      # numbered menu
+//! cargo run --bin lesson07-server -- --dir videos                           # terminal 1
+//! cargo run --bin lesson07-client -- upload 'a.mp4' 'b.mp4'                  # terminal 2
+//! cargo run --bin lesson07-client -- list
+//! cargo run --bin lesson07-client -- download 'a.mp4' --out downloads [--force]
+//! cargo run --bin lesson07-client -- --dir some/folder                      # numbered menu
 //! ```
 //!
 //! Output: one summary line per transfer on stdout (`uploaded "a.mp4": 3000000 bytes in
 //! 0.01 s (286.1 MiB/s), xxh3 … verified`); errors on stderr; a progress bar on stderr only
 //! when stderr is a terminal. Exit status 0 only if every transfer asked for was verified.
-//! `--addr` and `--trace` go before or after the subcommand: `lesson05-client list --addr 127.0.0.1:18050`.
+//! `--addr` and `--trace` go before or after the subcommand: `lesson07-client list --addr 127.0.0.1:18050`.
 
 #[path = "../04_header/protocol.rs"]
 mod framing;
@@ -45,7 +45,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use protocol::{check_name, get_size, get_str, hex, is_timeout, Object, TempFile, CHUNK};
 
-/// Lesson 05 client: upload videos, download them, list them.
+/// Lesson 07 client: upload videos, download them, list them.
 #[derive(Parser)]
 struct Args {
     #[command(flatten)]
@@ -122,7 +122,7 @@ fn report(result: Result<String>) -> bool {
             true
         }
         Err(e) => {
-            eprintln!("lesson05-client: {e:#}");
+            eprintln!("lesson07-client: {e:#}");
             false
         }
     }
