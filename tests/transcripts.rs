@@ -136,7 +136,7 @@ const LESSON03_LEFTOVER: Session = Session {
     client: ("lesson03-client", &["--trace"]),
     tty: false,
     steps: &[
-        Type("seq 1 1000"),
+        Type("seq -s ' ' 1000"),
         Await(Server, " ran ", 1),
         Await(Client, "read ", 1),
         Type("echo hi"),
@@ -152,7 +152,7 @@ const LESSON03_LEFTOVER: Session = Session {
         Await(Server, " ran ", 5),
         Await(Client, "read ", 5),
     ],
-    blocks: &[(ClientStderr, "write 10 bytes: \"seq 1 1000\"")],
+    blocks: &[(ClientStderr, "write 15 bytes: \"seq -s ' ' 1000\"")],
 };
 
 const LESSON03_THREE_WRITES: Session = Session {
@@ -169,8 +169,8 @@ const LESSON04_JSON: Session = Session {
     server: Some(("lesson04-server", &[])),
     client: ("lesson04-client", &["--trace"]),
     tty: false,
-    steps: &[Type("seq 1 1000"), Type("echo hi")],
-    blocks: &[(ClientStderr, "write 10 bytes: \"seq 1 1000\"")],
+    steps: &[Type("seq -s ' ' 1000"), Type("echo hi")],
+    blocks: &[(ClientStderr, "write 15 bytes: \"seq -s ' ' 1000\"")],
 };
 
 const LESSON06_THREE_SENDS: Session = Session {
