@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
@@ -123,6 +123,7 @@ struct Proc {
     child: Child,
     out: Arc<Mutex<String>>,
     err: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
 }
 
 impl Proc {
@@ -132,7 +133,11 @@ impl Proc {
         let mut child = Command::new(bin)
             .args(args)
             .env(TRACE_FILE_ENV, trace_file)
-            .stdin(if server { Stdio::null() } else { Stdio::piped() })
+            .stdin(if server {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -144,9 +149,29 @@ impl Proc {
         }
         let out = Arc::new(Mutex::new(first));
         let err = Arc::new(Mutex::new(String::new()));
-        collect(stdout, out.clone());
-        collect(child.stderr.take().expect("piped"), err.clone());
-        Ok(Proc { child, out, err })
+        let readers = vec![
+            collect(stdout, out.clone()),
+            collect(child.stderr.take().expect("piped"), err.clone()),
+        ];
+        Ok(Proc {
+            child,
+            out,
+            err,
+            readers,
+        })
+    }
+
+    /// Waits for the process to exit and for everything it printed to be collected.
+    fn finish(&mut self) -> Result<()> {
+        wait_until("a process to finish", || {
+            Ok(self.child.try_wait()?.is_some())
+        })?;
+        for reader in self.readers.drain(..) {
+            // The pipes close when the process exits (a lesson binary starts no children
+            // that outlive it), so the readers end.
+            let _ = reader.join();
+        }
+        Ok(())
     }
 
     fn out(&self) -> String {
@@ -166,7 +191,7 @@ impl Drop for Proc {
 }
 
 /// Appends everything `r` produces to `into`, on a thread of its own.
-fn collect(mut r: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
+fn collect(mut r: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> JoinHandle<()> {
     thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n @ 1..) = r.read(&mut buf) {
@@ -174,7 +199,7 @@ fn collect(mut r: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
                 .unwrap()
                 .push_str(&String::from_utf8_lossy(&buf[..n]));
         }
-    });
+    })
 }
 
 /// Polls `done` every few milliseconds until it holds; fails after [`SAFETY`] with `what`.
@@ -190,11 +215,8 @@ fn wait_until(what: &str, mut done: impl FnMut() -> Result<bool>) -> Result<()> 
 /// Runs server and client with their traces on; returns `[client calls, server calls]`.
 fn run(sc: &Scenario, bin_dir: &Path) -> Result<[Vec<Call>; 2]> {
     let exe = |name: &str| bin_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    let dir = std::env::temp_dir().join(format!(
-        "wire-picture-{}-{}",
-        std::process::id(),
-        sc.lesson
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("wire-picture-{}-{}", std::process::id(), sc.lesson));
     std::fs::create_dir_all(&dir)?;
     let files = [dir.join("client.jsonl"), dir.join("server.jsonl")];
     for f in &files {
@@ -240,7 +262,7 @@ fn run(sc: &Scenario, bin_dir: &Path) -> Result<[Vec<Call>; 2]> {
         })?;
     }
     drop(stdin);
-    wait_until("the client to finish", || Ok(client.child.try_wait()?.is_some()))?;
+    client.finish()?;
 
     let calls = if sc.datagrams {
         let client_calls = datagram_calls(&client.err());
@@ -311,9 +333,11 @@ fn unhex(text: &str) -> Result<Vec<u8>> {
 /// Lesson 06's own trace lines: `send_to 3 bytes to 127.0.0.1:8080: "123"`,
 /// `recv_from 6 bytes from 127.0.0.1:8080: "123123"` (and `send`/`recv` when connected).
 fn datagram_calls(stderr: &str) -> Vec<Call> {
+    // Complete lines only: the last one may still be on its way through the pipe.
     stderr
-        .lines()
+        .split_inclusive('\n')
         .filter_map(|line| {
+            let line = line.strip_suffix('\n')?;
             let (op, rest) = line.split_once(' ')?;
             let write = match op {
                 "send_to" | "send" => true,
@@ -426,10 +450,15 @@ pub fn merge(client: &[Call], server: &[Call], datagrams: bool) -> Result<(Vec<R
                 if lo >= hi {
                     continue;
                 }
-                row.from.push(format!("{tag}[{}..{}]", lo - start, hi - start));
+                row.from
+                    .push(format!("{tag}[{}..{}]", lo - start, hi - start));
                 // Leftover: this side already read part of that write, then wrote again.
                 let earlier_read = (*at..rows.len()).find(|&r| {
-                    rows[r].side == side && rows[r].from.iter().any(|f| f.starts_with(&format!("{tag}[")))
+                    rows[r].side == side
+                        && rows[r]
+                            .from
+                            .iter()
+                            .any(|f| f.starts_with(&format!("{tag}[")))
                 });
                 let wrote_since = earlier_read
                     .is_some_and(|p| rows[p..].iter().any(|r| r.side == side && r.call.write));
@@ -470,7 +499,10 @@ pub fn merge(client: &[Call], server: &[Call], datagrams: bool) -> Result<(Vec<R
 fn label(row: &Row) -> [String; 2] {
     let c = &row.call;
     if c.write {
-        [format!("{} {} {} bytes: {}", row.tag, c.op, c.n, c.preview), String::new()]
+        [
+            format!("{} {} {} bytes: {}", row.tag, c.op, c.n, c.preview),
+            String::new(),
+        ]
     } else {
         [
             format!("{} {} bytes: {}", c.op, c.n, c.short),
@@ -562,7 +594,10 @@ pub fn svg(sc: &Scenario, (rows, unread): &(Vec<Row>, Unread)) -> String {
     }
 
     let colour = |tag: &str| {
-        let i = rows.iter().filter(|r| r.call.write).position(|r| r.tag == tag);
+        let i = rows
+            .iter()
+            .filter(|r| r.call.write)
+            .position(|r| r.tag == tag);
         COLOURS[i.unwrap_or(0) % COLOURS.len()]
     };
     for (i, row) in rows.iter().enumerate() {
@@ -661,7 +696,10 @@ pub fn bin_dir() -> Result<PathBuf> {
         .parent()
         .and_then(Path::parent)
         .ok_or_else(|| anyhow!("no directory above {}", exe.display()))?;
-    if !dir.join(format!("lesson03-server{}", std::env::consts::EXE_SUFFIX)).exists() {
+    if !dir
+        .join(format!("lesson03-server{}", std::env::consts::EXE_SUFFIX))
+        .exists()
+    {
         bail!("no lesson binaries in {}: build them first", dir.display());
     }
     Ok(dir.to_path_buf())

@@ -89,7 +89,10 @@ fn trace_file() -> Option<&'static Mutex<File>> {
         match OpenOptions::new().create(true).append(true).open(&path) {
             Ok(f) => Some(Mutex::new(f)),
             Err(e) => {
-                eprintln!("cannot open {TRACE_FILE_ENV}={}: {e}", path.to_string_lossy());
+                eprintln!(
+                    "cannot open {TRACE_FILE_ENV}={}: {e}",
+                    path.to_string_lossy()
+                );
                 None
             }
         }
@@ -110,7 +113,10 @@ fn record(label: &str, op: &str, result: &io::Result<usize>, buf: &[u8]) {
     let rec = TraceRecord {
         seq: SEQ.fetch_add(1, Ordering::Relaxed) + 1,
         micros,
-        label: label.trim_start_matches('[').trim_end_matches("] ").to_string(),
+        label: label
+            .trim_start_matches('[')
+            .trim_end_matches("] ")
+            .to_string(),
         op: op.to_string(),
         n,
         hex: hex(&buf[..n], usize::MAX).replace(' ', ""),
@@ -258,6 +264,17 @@ impl<S: Write> Write for Traced<S> {
 /// [`PREVIEW_CHARS`] characters with `…`.
 pub fn preview(bytes: &[u8]) -> String {
     preview_chars(bytes, PREVIEW_CHARS)
+}
+
+/// [`preview`] for a trace line a lesson prints itself (lesson 06's `send_to`/`recv_from`,
+/// which are not `Read`/`Write` calls): with `--hex`, followed by the hex line, as [`Traced`]
+/// prints it.
+pub fn trace_preview(bytes: &[u8]) -> String {
+    let mut text = preview(bytes);
+    if HEX.load(Ordering::Relaxed) {
+        let _ = write!(text, "\n  hex: {}", hex(bytes, HEX_BYTES));
+    }
+    text
 }
 
 /// [`preview`] cut after `max` characters (the wire pictures use shorter ones).

@@ -132,7 +132,13 @@ fn trace_file_has_one_json_line_per_call() {
     );
     assert_eq!(
         fields(&lines[1]),
-        (2, String::new(), "read".into(), 9, "e4bda0e5a5bd313233".into())
+        (
+            2,
+            String::new(),
+            "read".into(),
+            9,
+            "e4bda0e5a5bd313233".into()
+        )
     );
     assert!(lines[0]["micros"].as_u64().unwrap() <= lines[1]["micros"].as_u64().unwrap());
 }
