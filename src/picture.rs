@@ -527,11 +527,11 @@ fn describe(row: &Row) -> String {
     line
 }
 
+/// `text` escaped for an element's content (no text goes into an attribute, so `"` stays).
 fn xml(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The writes' colours, one per write in turn (red is kept for the leftover).
