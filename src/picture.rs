@@ -480,12 +480,10 @@ pub fn merge(client: &[Call], server: &[Call], datagrams: bool) -> Result<(Vec<R
     // What each side wrote that the other never read.
     let mut unread = Unread::default();
     for s in 0..2 {
-        for (tag, start, n, _) in &writes[s] {
-            let end = start + n;
-            if datagrams {
-                continue;
-            }
-            if end > read[1 - s] {
+        for (k, (tag, start, n, _)) in writes[s].iter().enumerate() {
+            if datagrams && k >= read[1 - s] {
+                unread.by_side[s].push(tag.clone());
+            } else if !datagrams && start + n > read[1 - s] {
                 let lo = read[1 - s].max(*start) - start;
                 unread.by_side[s].push(format!("{tag}[{lo}..{n}]"));
             }
@@ -539,6 +537,17 @@ const COLOURS: [&str; 6] = [
     "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
 ];
 const RED: &str = "#d62728";
+const BOLD: &str = r#" font-weight="bold""#;
+const BOLD_TITLE: &str = r#" font-size="15" font-weight="bold""#;
+
+/// Appends one `<text>` element; `style` is extra attributes, each with a leading space.
+fn text(s: &mut String, x: usize, y: usize, anchor: &str, style: &str, content: &str) {
+    let _ = writeln!(
+        s,
+        r#"<text x="{x}" y="{y}" text-anchor="{anchor}"{style}>{}</text>"#,
+        xml(content)
+    );
+}
 
 /// Draws the rows: the client's column on the left, the server's on the right, time downwards.
 pub fn svg(sc: &Scenario, (rows, unread): &(Vec<Row>, Unread)) -> String {
@@ -575,17 +584,9 @@ pub fn svg(sc: &Scenario, (rows, unread): &(Vec<Row>, Unread)) -> String {
     let _ = writeln!(s, "<title>{}</title>", xml(sc.title));
     let _ = writeln!(s, "<desc>\n{}</desc>", xml(&desc));
     let _ = writeln!(s, r#"<rect width="{W}" height="{h}" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="{}" y="24" text-anchor="middle" font-size="15" font-weight="bold">{}</text>"#,
-        W / 2,
-        xml(sc.title)
-    );
-    for (x, name) in X.iter().zip([sc.client, sc.server]) {
-        let _ = writeln!(
-            s,
-            r#"<text x="{x}" y="56" text-anchor="middle" font-weight="bold">{name}</text>"#
-        );
+    text(&mut s, W / 2, 24, "middle", BOLD_TITLE, sc.title);
+    for (x, name) in X.into_iter().zip([sc.client, sc.server]) {
+        text(&mut s, x, 56, "middle", BOLD, name);
         let _ = writeln!(
             s,
             r##"<line x1="{x}" y1="64" x2="{x}" y2="{}" stroke="#999" stroke-width="2"/>"##,
@@ -594,20 +595,21 @@ pub fn svg(sc: &Scenario, (rows, unread): &(Vec<Row>, Unread)) -> String {
     }
 
     let colour = |tag: &str| {
-        let i = rows
-            .iter()
-            .filter(|r| r.call.write)
-            .position(|r| r.tag == tag);
-        COLOURS[i.unwrap_or(0) % COLOURS.len()]
+        let writes = rows.iter().filter(|r| r.call.write);
+        COLOURS[writes.take_while(|r| r.tag != tag).count() % COLOURS.len()]
     };
     for (i, row) in rows.iter().enumerate() {
         let y = TOP + i * ROW;
-        let c = &row.call;
-        if c.write {
+        let [line1, line2] = label(row);
+        if row.call.write {
+            // An arrow from the writer's column to the other, its label above it.
             let col = colour(&row.tag);
             let (x1, x2) = (X[row.side], X[1 - row.side]);
-            let tip = if x2 > x1 { x2 - 2 } else { x2 + 2 };
-            let back = if x2 > x1 { tip - 12 } else { tip + 12 };
+            let (tip, back) = if x2 > x1 {
+                (x2 - 2, x2 - 14)
+            } else {
+                (x2 + 2, x2 + 14)
+            };
             let ya = y + 30;
             let _ = writeln!(
                 s,
@@ -619,70 +621,52 @@ pub fn svg(sc: &Scenario, (rows, unread): &(Vec<Row>, Unread)) -> String {
                 ya - 6,
                 ya + 6
             );
-            let _ = writeln!(
-                s,
-                r#"<text x="{}" y="{}" text-anchor="middle" fill="{col}">{}</text>"#,
+            text(
+                &mut s,
                 (x1 + x2) / 2,
                 y + 22,
-                xml(&label(row)[0])
+                "middle",
+                &format!(r#" fill="{col}""#),
+                &line1,
             );
-        } else {
-            let first = row.from.first().map(|f| f.split('[').next().unwrap_or(f));
-            let col = colour(first.unwrap_or(""));
-            let (stroke, width) = match row.leftover {
-                Some(_) => (RED, 3),
-                None => (col, 1),
+            continue;
+        }
+        // A box on the reader's column, in the colour of the write its bytes came from.
+        let first = row.from.first().map(|f| f.split('[').next().unwrap_or(f));
+        let col = colour(first.unwrap_or(""));
+        let (stroke, width) = match row.leftover {
+            Some(_) => (RED, 3),
+            None => (col, 1),
+        };
+        let (cx, x) = (X[row.side], X[row.side] - BOX / 2);
+        // White first: the box hides the lifeline behind its text.
+        for (fill, opacity, line) in [("white", 1.0, "none"), (col, 0.15, stroke)] {
+            let _ = writeln!(
+                s,
+                r#"<rect x="{x}" y="{}" width="{BOX}" height="{}" rx="4" fill="{fill}" fill-opacity="{opacity}" stroke="{line}" stroke-width="{width}"/>"#,
+                y + 4,
+                ROW - 6
+            );
+        }
+        text(&mut s, cx, y + 21, "middle", "", &line1);
+        let style = format!(r#" fill="{col}"{BOLD}"#);
+        text(&mut s, cx, y + 37, "middle", &style, &line2);
+        if let Some(answer) = &row.leftover {
+            // Beside the box, in the space between the columns.
+            let (nx, anchor) = match row.side {
+                0 => (x + BOX + 10, "start"),
+                _ => (x - 10, "end"),
             };
-            let x = X[row.side] - BOX / 2;
-            // White first: the box hides the lifeline behind its text.
-            for (fill, opacity, line) in [("white", 1.0, "none"), (col, 0.15, stroke)] {
-                let _ = writeln!(
-                    s,
-                    r#"<rect x="{x}" y="{}" width="{BOX}" height="{}" rx="4" fill="{fill}" fill-opacity="{opacity}" stroke="{line}" stroke-width="{width}"/>"#,
-                    y + 4,
-                    ROW - 6
-                );
-            }
-            let cx = X[row.side];
-            let [line1, line2] = label(row);
-            let _ = writeln!(
-                s,
-                r#"<text x="{cx}" y="{}" text-anchor="middle">{}</text>"#,
-                y + 21,
-                xml(&line1)
-            );
-            let _ = writeln!(
-                s,
-                r#"<text x="{cx}" y="{}" text-anchor="middle" fill="{col}" font-weight="bold">{}</text>"#,
-                y + 37,
-                xml(&line2)
-            );
-            if let Some(answer) = &row.leftover {
-                // Beside the box, in the space between the columns.
-                let (nx, anchor) = if row.side == 0 {
-                    (x + BOX + 10, "start")
-                } else {
-                    (x - 10, "end")
-                };
-                for (k, text) in leftover_note(answer).iter().enumerate() {
-                    let _ = writeln!(
-                        s,
-                        r#"<text x="{nx}" y="{}" text-anchor="{anchor}" fill="{RED}" font-weight="bold">{}</text>"#,
-                        y + 21 + k * 16,
-                        xml(text)
-                    );
-                }
+            let style = format!(r#" fill="{RED}"{BOLD}"#);
+            for (k, note) in leftover_note(answer).iter().enumerate() {
+                text(&mut s, nx, y + 21 + k * 16, anchor, &style, note);
             }
         }
     }
+    let style = format!(r#" fill="{RED}""#);
     for (i, line) in unread_lines.iter().enumerate() {
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{}" text-anchor="middle" fill="{RED}">{}</text>"#,
-            W / 2,
-            TOP + rows.len() * ROW + 16 + i * 22,
-            xml(line)
-        );
+        let y = TOP + rows.len() * ROW + 16 + i * 22;
+        text(&mut s, W / 2, y, "middle", &style, line);
     }
     s.push_str("</svg>\n");
     s

@@ -12,7 +12,7 @@
 //!
 //! One line per system call, not per message: that is how a learner sees 黏包 (lesson 03),
 //! where one `read` returns the tail of the previous answer, or a short read (lesson 04).
-//! Disabled, it costs one branch per call.
+//! Disabled, it costs a couple of branches per call.
 //!
 //! `--hex` (which turns `--trace` on) adds a line under each one with its first bytes in hex,
 //! so UTF-8's three bytes per Chinese character, a header's `35 0f 00 00` and a character cut
