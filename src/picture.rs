@@ -247,13 +247,9 @@ fn run(sc: &Scenario, bin_dir: &Path) -> Result<[Vec<Call>; 2]> {
         // depending on timing. The server logs `ran "CMD": N bytes` and then writes them, so
         // wait for a write of N bytes after its last read.
         let last = sc.input.last().copied().unwrap_or_default();
-        let tag = format!("ran {last:?}: ");
         wait_until("the server's last answer", || {
             let log = server.out();
-            let Some(n) = log.lines().find_map(|l| {
-                let rest = &l[l.find(&tag)? + tag.len()..];
-                rest.split(' ').next()?.parse::<usize>().ok()
-            }) else {
+            let Some(n) = log.lines().find_map(|l| answer_size(l, last)) else {
                 return Ok(false);
             };
             let calls = stream_calls(&files[1])?;
@@ -282,6 +278,15 @@ fn run(sc: &Scenario, bin_dir: &Path) -> Result<[Vec<Call>; 2]> {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(calls)
+}
+
+/// N from a server's log line `… ran "CMD": N bytes …` about command `cmd`.
+fn answer_size(line: &str, cmd: &str) -> Option<usize> {
+    // Loosely: however the log quotes the command, N is the number before " bytes" after it.
+    let rest = &line[line.find(" ran ")?..];
+    let rest = &rest[rest.find(cmd)? + cmd.len()..];
+    let (n, _) = rest.split_once(" bytes")?;
+    n.rsplit(' ').next()?.parse().ok()
 }
 
 /// The reads and writes that moved bytes, from a `SOCKET_LESSONS_TRACE_FILE`. End of stream
@@ -687,4 +692,63 @@ pub fn bin_dir() -> Result<PathBuf> {
         bail!("no lesson binaries in {}: build them first", dir.display());
     }
     Ok(dir.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(write: bool, n: usize, text: &str) -> Call {
+        let op = if write { "write" } else { "read" };
+        let (preview, short) = (format!("{text:?}"), format!("{text:?}"));
+        Call {
+            op: op.into(),
+            write,
+            n,
+            preview,
+            short,
+        }
+    }
+
+    /// Lesson 03's run, whatever order the traces were recorded in: the offsets place each
+    /// read, and the second read of S1 after C2 is the leftover.
+    #[test]
+    fn offsets_order_the_calls_and_find_the_leftover() {
+        let client = [
+            call(true, 10, "seq"),
+            call(false, 1024, "1"),
+            call(true, 7, "echo hi"),
+            call(false, 1024, "284"),
+        ];
+        let server = [
+            call(false, 10, "seq"),
+            call(true, 3893, "1"),
+            call(false, 7, "echo hi"),
+            call(true, 3, "hi"),
+        ];
+        let (rows, unread) = merge(&client, &server, false).unwrap();
+        let text: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{} {}", SIDES[r.side], describe(r)))
+            .collect();
+        assert_eq!(text[3], "client read 1024 bytes: \"1\" = S1[0..1024]");
+        assert_eq!(
+            text[5],
+            "client read 1024 bytes: \"284\" = S1[1024..2048]  leftover (黏包): the answer to C1 \"seq\""
+        );
+        assert_eq!(unread.by_side[1], ["S1[2048..3893]", "S2[0..3]"]);
+        assert!(rows.iter().filter(|r| r.leftover.is_some()).count() == 1);
+    }
+
+    #[test]
+    fn a_read_of_bytes_nobody_wrote_is_an_error() {
+        assert!(merge(&[call(false, 1, "x")], &[call(false, 1, "y")], false).is_err());
+    }
+
+    #[test]
+    fn answer_size_reads_the_servers_log_line() {
+        let line = "127.0.0.1:5000 ran \"echo hi\": 3 bytes";
+        assert_eq!(answer_size(line, "echo hi"), Some(3));
+        assert_eq!(answer_size(line, "seq 1 1000"), None);
+    }
 }
