@@ -64,6 +64,8 @@ pub const TRACE_FILE_ENV: &str = "SOCKET_LESSONS_TRACE_FILE";
 /// holds its last byte. That is always correct; clocks of two processes are not.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TraceRecord {
+    /// The process that made the call: two processes may share one file.
+    pub pid: u32,
     pub seq: u64,
     pub micros: u64,
     /// The `[label]` of the trace line (a server's peer address), empty for a client.
@@ -111,6 +113,7 @@ fn record(label: &str, op: &str, result: &io::Result<usize>, buf: &[u8]) {
         Err(e) => (0, false, Some(e.to_string())),
     };
     let rec = TraceRecord {
+        pid: std::process::id(),
         seq: SEQ.fetch_add(1, Ordering::Relaxed) + 1,
         micros,
         label: label
