@@ -597,11 +597,14 @@ fn run(session: &Session) {
         }
         let actual = actual();
         if actual != expected {
+            let differ = (0..).find(|&i| expected.get(i) != actual.get(i)).unwrap();
             panic!(
-                "{}:{}: the block ({shown:?}, ports masked) is not what the programs print.\n\
+                "{}:{}: the block ({shown:?}, ports masked) is not what the programs print; \
+                 first difference in its output line {}.\n\
                  --- README\n{}\n--- programs\n{}\n",
                 session.page,
                 block.line,
+                differ + 1,
                 expected.join("\n"),
                 actual.join("\n")
             );
