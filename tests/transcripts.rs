@@ -73,6 +73,9 @@ enum Step {
     Type(&'static str),
     /// Wait until the text has appeared this many times in that side's stdout and stderr.
     Await(Side, &'static str, usize),
+    /// Stop the server (SIGSTOP), so that it cannot answer until [`Step::Continue`].
+    Stop,
+    Continue,
 }
 
 #[derive(Clone, Copy)]
@@ -128,29 +131,41 @@ const LESSON02: Session = Session {
     ],
 };
 
-/// Each command is answered from the leftover in the client's buffer; the next is typed only
-/// once the server has sent its own answer, as a learner reading the screen would.
+/// The learner types each command after reading the answer to the one before. From the second
+/// command on, the answer comes from the leftover already in the client's receive buffer, and
+/// the server must not add its own answer to that buffer before the client has read: the
+/// server is stopped (SIGSTOP) while the client reads, and afterwards the test waits for the
+/// server's traced `write` (printed after the write returns), so each read sees exactly the
+/// bytes the README shows, however busy the machine.
 const LESSON03_LEFTOVER: Session = Session {
     page: "lessons/03_sticky/README.md",
-    server: Some(("lesson03-server", &[])),
+    server: Some(("lesson03-server", &["--trace"])),
     client: ("lesson03-client", &["--trace"]),
     tty: false,
     steps: &[
         Type("seq -s ' ' 1000"),
-        Await(Server, " ran ", 1),
         Await(Client, "read ", 1),
+        Await(Server, "write ", 1),
+        Stop,
         Type("echo hi"),
-        Await(Server, " ran ", 2),
         Await(Client, "read ", 2),
+        Continue,
+        Await(Server, "write ", 2),
+        Stop,
         Type("echo a"),
-        Await(Server, " ran ", 3),
         Await(Client, "read ", 3),
+        Continue,
+        Await(Server, "write ", 3),
+        Stop,
         Type("echo b"),
-        Await(Server, " ran ", 4),
         Await(Client, "read ", 4),
+        Continue,
+        Await(Server, "write ", 4),
+        Stop,
         Type("echo c"),
-        Await(Server, " ran ", 5),
         Await(Client, "read ", 5),
+        Continue,
+        Await(Server, "write ", 5),
     ],
     blocks: &[(ClientStderr, "write 15 bytes: \"seq -s ' ' 1000\"")],
 };
@@ -564,6 +579,16 @@ fn run(session: &Session) {
                 .as_ref()
                 .expect("no server")
                 .wait_for_count(needle, count),
+            Stop | Continue => {
+                let pid = server.as_ref().expect("no server").pid().to_string();
+                let signal = if matches!(step, Stop) {
+                    "-STOP"
+                } else {
+                    "-CONT"
+                };
+                let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+                assert!(status.success(), "kill {signal} {pid}");
+            }
         }
     }
     if session.tty {
