@@ -333,11 +333,9 @@ fn text_blocks(page: &str) -> Vec<TextBlock> {
                 open = Some((is_text, block));
             }
             None => {}
-            Some((is_text, block)) if fence => {
-                if is_text {
-                    blocks.push(block);
-                }
-            }
+            // A closing fence: keep the block if it was ```text.
+            Some((true, block)) if fence => blocks.push(block),
+            Some((false, _)) if fence => {}
             Some((is_text, mut block)) => {
                 block.lines.push(line.to_string());
                 open = Some((is_text, block));
