@@ -9,7 +9,9 @@
 //!
 //! Download is what the notes announce and do not write. It is careful the way scp had to
 //! learn to be (CVE-2019-6111): it writes only `--out DIR/NAME` for the NAME it asked for,
-//! never a name the server sends, and only after the size and the digest checked out.
+//! never a name the server sends, and only after the size and the digest checked out. And it
+//! trusts the server no further (CVE-2019-6109): every string a server sends is escaped before
+//! it is printed, and a server that trickles a body slower than `--min-rate` is given up on.
 //!
 //! ```text
 //! cargo run --bin lesson07-server -- --dir videos                           # terminal 1
@@ -30,7 +32,7 @@ mod framing;
 mod protocol;
 
 use std::fs::{self, File};
-use std::io::{ErrorKind, IsTerminal, Read, Write};
+use std::io::{self, ErrorKind, IsTerminal, Read, Seek, SeekFrom};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -43,7 +45,10 @@ use serde_json::{json, Value};
 use socket_lessons::{cli, input::Input, wire::Traced};
 use xxhash_rust::xxh3::Xxh3;
 
-use protocol::{check_name, get_size, get_str, hex, is_timeout, Object, TempFile, CHUNK};
+use protocol::{
+    check_name, get_size, get_str, hex, is_timeout, printable, Object, Pace, TempFile, CHUNK,
+};
+use unicode_normalization::UnicodeNormalization;
 
 /// Lesson 07 client: upload videos, download them, list them.
 #[derive(Parser)]
@@ -54,6 +59,19 @@ struct Args {
     /// Without a subcommand: the directory whose files the numbered menu offers
     #[arg(long, default_value = ".")]
     dir: PathBuf,
+
+    /// Slowest transfer accepted, in bytes per second over each --rate-window (0: no floor)
+    #[arg(
+        long,
+        global = true,
+        value_name = "BYTES_PER_SEC",
+        default_value_t = 4096
+    )]
+    min_rate: u64,
+
+    /// Seconds over which --min-rate is measured
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    rate_window: u64,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -88,6 +106,8 @@ fn main() -> ExitCode {
     let mut conn = Conn {
         addr: args.common.addr,
         trace: args.common.trace,
+        min_rate: args.min_rate,
+        rate_window: Duration::from_secs(args.rate_window),
         sock: None,
     };
     let ok = match args.command {
@@ -133,18 +153,28 @@ fn report(result: Result<String>) -> bool {
 struct Conn {
     addr: SocketAddr,
     trace: bool,
+    min_rate: u64,
+    rate_window: Duration,
     sock: Option<Traced<TcpStream>>,
 }
 
+/// Said on stderr when a kept connection turns out to be closed by the server.
+const RECONNECTING: &str =
+    "lesson07-client: the server closed our idle connection (--idle-timeout); reconnecting";
+
 impl Conn {
-    fn get(&mut self) -> Result<&mut Traced<TcpStream>> {
+    /// The connection, and whether it is one kept from an earlier request (`true`) rather
+    /// than a new one.
+    fn get(&mut self) -> Result<(&mut Traced<TcpStream>, bool)> {
         // The server ends a connection that stays idle for --idle-timeout (60 s by default),
         // and a learner may sit at the menu longer than that: check before reusing it.
         if let Some(sock) = &self.sock {
             if !still_open(sock.get_ref()) {
+                eprintln!("{RECONNECTING}");
                 self.sock = None;
             }
         }
+        let kept = self.sock.is_some();
         if self.sock.is_none() {
             // The notes' `client.connect((ip, 8080))`.
             let sock = TcpStream::connect(self.addr)
@@ -157,17 +187,51 @@ impl Conn {
             self.sock = Some(Traced::new(sock, self.trace));
         }
         // Set just above.
-        Ok(self.sock.as_mut().expect("connected"))
+        Ok((self.sock.as_mut().expect("connected"), kept))
     }
 
     /// Runs `f` on the connection; after an error the connection is dropped.
-    fn with<T>(&mut self, f: impl FnOnce(&mut Traced<TcpStream>) -> Result<T>) -> Result<T> {
-        let result = f(self.get()?);
+    ///
+    /// If `f` fails because a kept connection was closed under it, `f` runs once more on a new
+    /// connection. `still_open` catches most such closes before we send, but the server may
+    /// close in the instant after that check; then our first write still succeeds (the kernel
+    /// takes it) and the failure shows only as a reset or an early end of stream.
+    fn with<T>(&mut self, mut f: impl FnMut(&mut Traced<TcpStream>) -> Result<T>) -> Result<T> {
+        let (sock, kept) = self.get()?;
+        let mut result = f(sock);
+        if kept && result.as_ref().is_err_and(connection_lost) {
+            eprintln!("{RECONNECTING}");
+            self.sock = None;
+            result = f(self.get()?.0);
+        }
         if result.is_err() {
             self.sock = None;
         }
         result
     }
+
+    /// The pace a body must keep: the server silent no longer than SERVER_TIMEOUT, and at
+    /// least `--min-rate` bytes per second over each `--rate-window`. Its clock starts now:
+    /// make one right before the body.
+    fn pace(min_rate: u64, rate_window: Duration) -> Pace {
+        Pace::new(SERVER_TIMEOUT, min_rate, rate_window)
+    }
+}
+
+/// Whether an error means the server had closed the connection (reset, broken pipe, end of
+/// stream) rather than refused or failed a request.
+fn connection_lost(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause.downcast_ref::<io::Error>().is_some_and(|e| {
+            matches!(
+                e.kind(),
+                ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+            )
+        })
+    })
 }
 
 /// Whether the server has not closed `sock`. A peek that does not wait: "would block" means
@@ -189,19 +253,26 @@ fn still_open(sock: &TcpStream) -> bool {
 fn recv_reply(sock: &mut Traced<TcpStream>, what: &str) -> Result<Object> {
     let reply = match protocol::recv_json(sock) {
         Ok(Some(reply)) => reply,
-        Ok(None) => bail!("the server closed the connection instead of sending {what}"),
+        Ok(None) => {
+            let eof = io::Error::from(ErrorKind::UnexpectedEof);
+            return Err(anyhow!(eof).context(format!(
+                "the server closed the connection instead of sending {what}"
+            )));
+        }
         Err(e) if is_timeout(&e) => bail!("the server sent no {what} for {SERVER_TIMEOUT:?}"),
         Err(e) => return Err(anyhow!(e).context(format!("bad {what} from the server"))),
     };
     match reply.get("ok") {
         Some(Value::Bool(true)) => Ok(reply),
         Some(Value::Bool(false)) => {
+            // Escaped: the message is the server's text (escape codes would reach our
+            // terminal).
             let msg = get_str(&reply, "error").unwrap_or("(no message)");
-            bail!("server refused: {msg}")
+            bail!("server refused: {}", printable(msg))
         }
         _ => bail!(
             "bad {what} from the server: no \"ok\": true/false in {}",
-            Value::Object(reply)
+            printable(&Value::Object(reply).to_string())
         ),
     }
 }
@@ -234,11 +305,16 @@ fn rate(bytes: u64, start: Instant) -> String {
 /// Uploads one file under its own name and checks the server's digest against ours.
 fn upload(conn: &mut Conn, path: &Path) -> Result<String> {
     // The notes hard-code `'file_name': '波多野老师合集.mp4'` whatever file was chosen (bug 10);
-    // we send the file's real name, checked by the same rule the server applies.
-    let name = path
+    // we send the file's real name, checked by the same rule the server applies. In NFC form:
+    // the server refuses other forms (see check_name), and a file named on a Mac may have its
+    // accents stored as separate characters (NFD); it shows the same either way.
+    let name: String = path
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| anyhow!("{}: no usable file name (not UTF-8?)", path.display()))?;
+        .ok_or_else(|| anyhow!("{}: no usable file name (not UTF-8?)", path.display()))?
+        .nfc()
+        .collect();
+    let name = name.as_str();
     check_name(name).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     // `os.path.getsize(movie_path)`, from the open file so the size is that of what we read.
@@ -250,8 +326,12 @@ fn upload(conn: &mut Conn, path: &Path) -> Result<String> {
     }
     let size = meta.len();
 
+    let (min_rate, rate_window) = (conn.min_rate, conn.rate_window);
     conn.with(|sock| {
         let start = Instant::now();
+        // From the first byte: this runs a second time after a reconnect.
+        file.seek(SeekFrom::Start(0))
+            .with_context(|| format!("cannot read {}", path.display()))?;
         // Steps 1-5 of the notes: dict, json.dumps, struct.pack('i', len), send both.
         protocol::send_json(
             sock,
@@ -267,6 +347,7 @@ fn upload(conn: &mut Conn, path: &Path) -> Result<String> {
         let mut buf = vec![0u8; CHUNK];
         let mut hasher = Xxh3::new();
         let mut sent: u64 = 0;
+        let mut pace = Conn::pace(min_rate, rate_window);
         while sent < size {
             let want = buf.len().min((size - sent) as usize);
             let n = match file.read(&mut buf[..want]) {
@@ -281,7 +362,7 @@ fn upload(conn: &mut Conn, path: &Path) -> Result<String> {
                 Err(e) => return Err(anyhow!(e).context(format!("cannot read {}", path.display()))),
             };
             hasher.update(&buf[..n]);
-            if let Err(e) = sock.write_all(&buf[..n]) {
+            if let Err(e) = protocol::write_all_paced(sock, &buf[..n], &mut pace) {
                 // The server may have refused the upload (too large, disk full) and closed:
                 // its reply, if any, is waiting in our receive buffer and says why.
                 let _ = sock
@@ -312,12 +393,13 @@ fn upload(conn: &mut Conn, path: &Path) -> Result<String> {
         if get_str(&reply, "file_name") != Ok(name) || their_size != size {
             bail!(
                 "the server stored something else: {}",
-                Value::Object(reply.clone())
+                printable(&Value::Object(reply.clone()).to_string())
             );
         }
         if their_digest != digest {
             bail!(
-                "digest mismatch for {name}: we sent xxh3 {digest}, the server got {their_digest}"
+                "digest mismatch for {name}: we sent xxh3 {digest}, the server got {}",
+                printable(their_digest)
             );
         }
         Ok(format!(
@@ -339,6 +421,7 @@ fn download(conn: &mut Conn, name: &str, out: &Path, force: bool) -> Result<Stri
     }
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
 
+    let (min_rate, rate_window) = (conn.min_rate, conn.rate_window);
     conn.with(|sock| {
         let start = Instant::now();
         protocol::send_json(sock, &json!({ "cmd": "download", "file_name": name }))
@@ -361,18 +444,22 @@ fn download(conn: &mut Conn, name: &str, out: &Path, force: bool) -> Result<Stri
         let mut buf = vec![0u8; CHUNK];
         let mut hasher = Xxh3::new();
         let mut received: u64 = 0;
+        let mut pace = Conn::pace(min_rate, rate_window);
         while received < size {
             // At most what is left of the body: the trailer frame follows right behind it.
             let want = buf.len().min((size - received) as usize);
-            let n = match sock.read(&mut buf[..want]) {
+            // Held to the pace: a server that trickles (one byte every few seconds keeps every
+            // single read short) is given up on at the end of a window under --min-rate.
+            let n = match protocol::read_paced(sock, &mut buf[..want], &mut pace) {
                 // End of stream before `size` bytes: a short body, never a finished file.
                 Ok(0) => bail!("the server closed the connection after {received} of {size} bytes"),
                 Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if is_timeout(&e) => {
-                    bail!("the server sent nothing for {SERVER_TIMEOUT:?} ({received} of {size} bytes)")
+                    bail!("the server is {e} ({received} of {size} bytes); download abandoned")
                 }
-                Err(e) => return Err(anyhow!(e).context(format!("after {received} of {size} bytes"))),
+                Err(e) => {
+                    return Err(anyhow!(e).context(format!("after {received} of {size} bytes")))
+                }
             };
             hasher.update(&buf[..n]);
             temp.write_all(&buf[..n])
@@ -396,16 +483,23 @@ fn download(conn: &mut Conn, name: &str, out: &Path, force: bool) -> Result<Stri
         let theirs = get_str(&trailer, "xxh3").map_err(|e| anyhow!("bad digest trailer: {e}"))?;
         let digest = hex(hasher.digest128());
         if theirs != digest {
+            let theirs = printable(theirs);
             bail!("digest mismatch for {name}: the server sent xxh3 {theirs}, we got {digest}");
         }
 
         // Checked again: the file may have appeared while we were downloading.
         if target.exists() && !force {
-            bail!("{} appeared meanwhile; add --force to replace it", target.display());
+            bail!(
+                "{} appeared meanwhile; add --force to replace it",
+                target.display()
+            );
         }
         temp.persist(&target)
             .with_context(|| format!("cannot rename into {}", target.display()))?;
-        Ok(format!("downloaded {name:?}: {}, xxh3 {digest} verified", rate(size, start)))
+        Ok(format!(
+            "downloaded {name:?}: {}, xxh3 {digest} verified",
+            rate(size, start)
+        ))
     })
 }
 
@@ -424,7 +518,8 @@ fn list(conn: &mut Conn) -> Result<String> {
             };
             let name = get_str(file, "file_name").map_err(|e| anyhow!("bad list: {e}"))?;
             let size = get_size(file, "size").map_err(|e| anyhow!("bad list: {e}"))?;
-            // Debug-quoting keeps a hostile name from sending escape codes to the terminal.
+            // Quoted and escaped unless it is a name we would accept: a hostile name cannot
+            // send escape codes to the terminal, nor pass for another name.
             let shown = if check_name(name).is_ok() {
                 name.to_string()
             } else {
