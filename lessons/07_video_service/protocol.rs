@@ -194,20 +194,26 @@ pub fn is_windows_device_name(name: &str) -> bool {
     )
 }
 
-/// `text` as it may be printed on a terminal or in a log: as is when every character is
-/// harmless, otherwise quoted and escaped the way Rust's `{:?}` does (`"\u{1b}]0;x\u{7}"`).
-/// Whatever a peer sends (a server's error message, a digest, a file name) goes through here
+/// `text` as it may be printed on a terminal or in a log: every control, format or separator
+/// character written out as `\u{1b}`, the rest as is (`no such file: 后期.mp4` stays readable).
+/// Whatever a peer sends (a server's error message, a digest, a whole reply) goes through here
 /// before it is printed: raw, `\x1b[2J` clears the reader's screen and `\x1b]0;…\x07` retitles
 /// their window (OpenSSH's scp printed such strings raw: CVE-2019-6109).
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if text
-        .chars()
-        .any(|c| c.is_control() || is_format_or_separator(c))
-    {
-        format!("{text:?}").into()
-    } else {
-        text.into()
+    let harmful = |c: char| c.is_control() || is_format_or_separator(c);
+    if !text.chars().any(harmful) {
+        return text.into();
     }
+    text.chars()
+        .map(|c| {
+            if harmful(c) {
+                format!("\\u{{{:x}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// Sends one JSON object as one frame. A reply we build ourselves is always far below the
@@ -581,8 +587,8 @@ mod tests {
             printable("no such file: 后期.mp4"),
             "no such file: 后期.mp4"
         );
-        assert_eq!(printable("\x1b]0;pwned\x07"), "\"\\u{1b}]0;pwned\\u{7}\"");
-        assert_eq!(printable("a\u{202e}b"), "\"a\\u{202e}b\"");
+        assert_eq!(printable("\x1b]0;pwned\x07"), "\\u{1b}]0;pwned\\u{7}");
+        assert_eq!(printable("a\u{202e}b\u{9b}"), "a\\u{202e}b\\u{9b}");
     }
 
     #[test]
