@@ -132,174 +132,49 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints a transfer's summary line (stdout) or its error (stderr); true on success.
-fn report(result: Result<String>) -> bool {
-    match result {
-        Ok(summary) => {
-            if !summary.is_empty() {
-                println!("{summary}");
+/// The notes' interactive loop: list the files of `dir` with numbers (`enumerate(…, 1)`), read
+/// a number, upload that file; again, until end of input. Uploads share one connection, as
+/// in the notes. Fails if any upload failed.
+fn menu(conn: &mut Conn, dir: &Path) -> Result<String> {
+    let mut input = Input::new();
+    let mut failed = 0;
+    loop {
+        // `os.listdir(DATA_PATH)`, every round, as the notes do: new files show up. Only
+        // regular files, sorted (listdir's order is arbitrary).
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .flatten()
+            .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        for (i, name) in names.iter().enumerate() {
+            println!("{} {}", i + 1, name);
+        }
+        if names.is_empty() {
+            println!("(no files in {})", dir.display());
+        }
+        // `input('选择想要上传的电影编号>>>:').strip()`: "choose the number of the film to upload".
+        let Some(choice) = input.line("选择想要上传的电影编号>>>:")? else {
+            break;
+        };
+        if choice.is_empty() {
+            continue;
+        }
+        // `if choice.isdigit()` and `if choice in range(1, len + 1)`.
+        match choice.parse::<usize>() {
+            Ok(n) if (1..=names.len()).contains(&n) => {
+                if !report(upload(conn, &dir.join(&names[n - 1]))) {
+                    failed += 1;
+                }
             }
-            true
-        }
-        Err(e) => {
-            eprintln!("lesson07-client: {e:#}");
-            false
+            _ => println!("enter a number from 1 to {}", names.len()),
         }
     }
-}
-
-/// The connection to the server, made when first needed and dropped after a failure (the
-/// server ends a connection after any error), so the next request starts on a fresh one.
-struct Conn {
-    addr: SocketAddr,
-    trace: bool,
-    min_rate: u64,
-    rate_window: Duration,
-    sock: Option<Traced<TcpStream>>,
-}
-
-/// Said on stderr when a kept connection turns out to be closed by the server.
-const RECONNECTING: &str =
-    "lesson07-client: the server closed our idle connection (--idle-timeout); reconnecting";
-
-impl Conn {
-    /// The connection, and whether it is one kept from an earlier request (`true`) rather
-    /// than a new one.
-    fn get(&mut self) -> Result<(&mut Traced<TcpStream>, bool)> {
-        // The server ends a connection that stays idle for --idle-timeout (60 s by default),
-        // and a learner may sit at the menu longer than that: check before reusing it.
-        if let Some(sock) = &self.sock {
-            if !still_open(sock.get_ref()) {
-                eprintln!("{RECONNECTING}");
-                self.sock = None;
-            }
-        }
-        let kept = self.sock.is_some();
-        if self.sock.is_none() {
-            // The notes' `client.connect((ip, 8080))`.
-            let sock = TcpStream::connect(self.addr)
-                .with_context(|| format!("cannot connect to {}", self.addr))?;
-            // A server that stops talking must not hang us forever.
-            sock.set_read_timeout(Some(SERVER_TIMEOUT))?;
-            sock.set_write_timeout(Some(SERVER_TIMEOUT))?;
-            // Our headers are small writes; send them at once instead of waiting on Nagle.
-            sock.set_nodelay(true)?;
-            self.sock = Some(Traced::new(sock, self.trace));
-        }
-        // Set just above.
-        Ok((self.sock.as_mut().expect("connected"), kept))
+    if failed > 0 {
+        bail!("{failed} upload(s) failed");
     }
-
-    /// Runs `f` on the connection; after an error the connection is dropped.
-    ///
-    /// If `f` fails because a kept connection was closed under it, `f` runs once more on a new
-    /// connection. `still_open` catches most such closes before we send, but the server may
-    /// close in the instant after that check; then our first write still succeeds (the kernel
-    /// takes it) and the failure shows only as a reset or an early end of stream.
-    fn with<T>(&mut self, mut f: impl FnMut(&mut Traced<TcpStream>) -> Result<T>) -> Result<T> {
-        let (sock, kept) = self.get()?;
-        let mut result = f(sock);
-        if kept && result.as_ref().is_err_and(connection_lost) {
-            eprintln!("{RECONNECTING}");
-            self.sock = None;
-            result = f(self.get()?.0);
-        }
-        if result.is_err() {
-            self.sock = None;
-        }
-        result
-    }
-
-    /// The pace a body must keep: the server silent no longer than SERVER_TIMEOUT, and at
-    /// least `--min-rate` bytes per second over each `--rate-window`. Its clock starts now:
-    /// make one right before the body.
-    fn pace(min_rate: u64, rate_window: Duration) -> Pace {
-        Pace::new(SERVER_TIMEOUT, min_rate, rate_window)
-    }
-}
-
-/// Whether an error means the server had closed the connection (reset, broken pipe, end of
-/// stream) rather than refused or failed a request.
-fn connection_lost(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        cause.downcast_ref::<io::Error>().is_some_and(|e| {
-            matches!(
-                e.kind(),
-                ErrorKind::ConnectionReset
-                    | ErrorKind::ConnectionAborted
-                    | ErrorKind::BrokenPipe
-                    | ErrorKind::UnexpectedEof
-            )
-        })
-    })
-}
-
-/// Whether the server has not closed `sock`. A peek that does not wait: "would block" means
-/// nothing has arrived, so the connection is open and idle. End of stream means the server
-/// closed it; any byte at all means something is wrong too, since the server never speaks
-/// unasked. Either way the caller starts a new connection.
-fn still_open(sock: &TcpStream) -> bool {
-    if sock.set_nonblocking(true).is_err() {
-        return false;
-    }
-    let mut byte = [0u8; 1];
-    let idle = matches!(sock.peek(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock);
-    sock.set_nonblocking(false).is_ok() && idle
-}
-
-/// Receives a reply frame and checks `"ok": true`; `{"ok":false,"error":…}` becomes an error
-/// carrying the server's message. A length that is negative or over 64 KiB, bad JSON, or a
-/// closed connection are errors too, caught by lesson 04's framing before any allocation.
-fn recv_reply(sock: &mut Traced<TcpStream>, what: &str) -> Result<Object> {
-    let reply = match protocol::recv_json(sock) {
-        Ok(Some(reply)) => reply,
-        Ok(None) => {
-            let eof = io::Error::from(ErrorKind::UnexpectedEof);
-            return Err(anyhow!(eof).context(format!(
-                "the server closed the connection instead of sending {what}"
-            )));
-        }
-        Err(e) if is_timeout(&e) => bail!("the server sent no {what} for {SERVER_TIMEOUT:?}"),
-        Err(e) => return Err(anyhow!(e).context(format!("bad {what} from the server"))),
-    };
-    match reply.get("ok") {
-        Some(Value::Bool(true)) => Ok(reply),
-        Some(Value::Bool(false)) => {
-            // Escaped: the message is the server's text (escape codes would reach our
-            // terminal).
-            let msg = get_str(&reply, "error").unwrap_or("(no message)");
-            bail!("server refused: {}", printable(msg))
-        }
-        _ => bail!(
-            "bad {what} from the server: no \"ok\": true/false in {}",
-            printable(&Value::Object(reply).to_string())
-        ),
-    }
-}
-
-/// A progress bar on stderr while a transfer runs, only when stderr is a terminal (a pipe or
-/// a log file would fill with escape codes).
-fn progress(len: u64) -> Option<ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    // No file name in the bar: its width is measured in chars, and a Chinese character takes
-    // two columns, so a long name would wrap the line and every redraw would leave a copy.
-    // The name is in the summary line that follows.
-    let style = ProgressStyle::with_template(
-        "[{wide_bar}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {eta}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    bar.set_style(style.progress_chars("=> "));
-    Some(bar)
-}
-
-/// `3000000 bytes in 0.01 s (286.1 MiB/s)`
-fn rate(bytes: u64, start: Instant) -> String {
-    let secs = start.elapsed().as_secs_f64();
-    let mib_s = bytes as f64 / (1024.0 * 1024.0) / secs.max(1e-9);
-    format!("{bytes} bytes in {secs:.2} s ({mib_s:.1} MiB/s)")
+    Ok(String::new())
 }
 
 /// Uploads one file under its own name and checks the server's digest against ours.
@@ -537,47 +412,174 @@ fn list(conn: &mut Conn) -> Result<String> {
     })
 }
 
-/// The notes' interactive loop: list the files of `dir` with numbers (`enumerate(…, 1)`), read
-/// a number, upload that file; again, until end of input. Uploads share one connection, as
-/// in the notes. Fails if any upload failed.
-fn menu(conn: &mut Conn, dir: &Path) -> Result<String> {
-    let mut input = Input::new();
-    let mut failed = 0;
-    loop {
-        // `os.listdir(DATA_PATH)`, every round, as the notes do: new files show up. Only
-        // regular files, sorted (listdir's order is arbitrary).
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .with_context(|| format!("cannot list {}", dir.display()))?
-            .flatten()
-            .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        names.sort();
-        for (i, name) in names.iter().enumerate() {
-            println!("{} {}", i + 1, name);
-        }
-        if names.is_empty() {
-            println!("(no files in {})", dir.display());
-        }
-        // `input('选择想要上传的电影编号>>>:').strip()`: "choose the number of the film to upload".
-        let Some(choice) = input.line("选择想要上传的电影编号>>>:")? else {
-            break;
-        };
-        if choice.is_empty() {
-            continue;
-        }
-        // `if choice.isdigit()` and `if choice in range(1, len + 1)`.
-        match choice.parse::<usize>() {
-            Ok(n) if (1..=names.len()).contains(&n) => {
-                if !report(upload(conn, &dir.join(&names[n - 1]))) {
-                    failed += 1;
-                }
+// ---- The machinery: the connection, replies, progress ----
+
+/// Prints a transfer's summary line (stdout) or its error (stderr); true on success.
+fn report(result: Result<String>) -> bool {
+    match result {
+        Ok(summary) => {
+            if !summary.is_empty() {
+                println!("{summary}");
             }
-            _ => println!("enter a number from 1 to {}", names.len()),
+            true
+        }
+        Err(e) => {
+            eprintln!("lesson07-client: {e:#}");
+            false
         }
     }
-    if failed > 0 {
-        bail!("{failed} upload(s) failed");
+}
+
+/// The connection to the server, made when first needed and dropped after a failure (the
+/// server ends a connection after any error), so the next request starts on a fresh one.
+struct Conn {
+    addr: SocketAddr,
+    trace: bool,
+    min_rate: u64,
+    rate_window: Duration,
+    sock: Option<Traced<TcpStream>>,
+}
+
+/// Said on stderr when a kept connection turns out to be closed by the server.
+const RECONNECTING: &str =
+    "lesson07-client: the server closed our idle connection (--idle-timeout); reconnecting";
+
+impl Conn {
+    /// The connection, and whether it is one kept from an earlier request (`true`) rather
+    /// than a new one.
+    fn get(&mut self) -> Result<(&mut Traced<TcpStream>, bool)> {
+        // The server ends a connection that stays idle for --idle-timeout (60 s by default),
+        // and a learner may sit at the menu longer than that: check before reusing it.
+        if let Some(sock) = &self.sock {
+            if !still_open(sock.get_ref()) {
+                eprintln!("{RECONNECTING}");
+                self.sock = None;
+            }
+        }
+        let kept = self.sock.is_some();
+        if self.sock.is_none() {
+            // The notes' `client.connect((ip, 8080))`.
+            let sock = TcpStream::connect(self.addr)
+                .with_context(|| format!("cannot connect to {}", self.addr))?;
+            // A server that stops talking must not hang us forever.
+            sock.set_read_timeout(Some(SERVER_TIMEOUT))?;
+            sock.set_write_timeout(Some(SERVER_TIMEOUT))?;
+            // Our headers are small writes; send them at once instead of waiting on Nagle.
+            sock.set_nodelay(true)?;
+            self.sock = Some(Traced::new(sock, self.trace));
+        }
+        // Set just above.
+        Ok((self.sock.as_mut().expect("connected"), kept))
     }
-    Ok(String::new())
+
+    /// Runs `f` on the connection; after an error the connection is dropped.
+    ///
+    /// If `f` fails because a kept connection was closed under it, `f` runs once more on a new
+    /// connection. `still_open` catches most such closes before we send, but the server may
+    /// close in the instant after that check; then our first write still succeeds (the kernel
+    /// takes it) and the failure shows only as a reset or an early end of stream.
+    fn with<T>(&mut self, mut f: impl FnMut(&mut Traced<TcpStream>) -> Result<T>) -> Result<T> {
+        let (sock, kept) = self.get()?;
+        let mut result = f(sock);
+        if kept && result.as_ref().is_err_and(connection_lost) {
+            eprintln!("{RECONNECTING}");
+            self.sock = None;
+            result = f(self.get()?.0);
+        }
+        if result.is_err() {
+            self.sock = None;
+        }
+        result
+    }
+
+    /// The pace a body must keep: the server silent no longer than SERVER_TIMEOUT, and at
+    /// least `--min-rate` bytes per second over each `--rate-window`. Its clock starts now:
+    /// make one right before the body.
+    fn pace(min_rate: u64, rate_window: Duration) -> Pace {
+        Pace::new(SERVER_TIMEOUT, min_rate, rate_window)
+    }
+}
+
+/// Whether an error means the server had closed the connection (reset, broken pipe, end of
+/// stream) rather than refused or failed a request.
+fn connection_lost(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause.downcast_ref::<io::Error>().is_some_and(|e| {
+            matches!(
+                e.kind(),
+                ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+            )
+        })
+    })
+}
+
+/// Whether the server has not closed `sock`. A peek that does not wait: "would block" means
+/// nothing has arrived, so the connection is open and idle. End of stream means the server
+/// closed it; any byte at all means something is wrong too, since the server never speaks
+/// unasked. Either way the caller starts a new connection.
+fn still_open(sock: &TcpStream) -> bool {
+    if sock.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let idle = matches!(sock.peek(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock);
+    sock.set_nonblocking(false).is_ok() && idle
+}
+
+/// Receives a reply frame and checks `"ok": true`; `{"ok":false,"error":…}` becomes an error
+/// carrying the server's message. A length that is negative or over 64 KiB, bad JSON, or a
+/// closed connection are errors too, caught by lesson 04's framing before any allocation.
+fn recv_reply(sock: &mut Traced<TcpStream>, what: &str) -> Result<Object> {
+    let reply = match protocol::recv_json(sock) {
+        Ok(Some(reply)) => reply,
+        Ok(None) => {
+            let eof = io::Error::from(ErrorKind::UnexpectedEof);
+            return Err(anyhow!(eof).context(format!(
+                "the server closed the connection instead of sending {what}"
+            )));
+        }
+        Err(e) if is_timeout(&e) => bail!("the server sent no {what} for {SERVER_TIMEOUT:?}"),
+        Err(e) => return Err(anyhow!(e).context(format!("bad {what} from the server"))),
+    };
+    match reply.get("ok") {
+        Some(Value::Bool(true)) => Ok(reply),
+        Some(Value::Bool(false)) => {
+            // Escaped: the message is the server's text (escape codes would reach our
+            // terminal).
+            let msg = get_str(&reply, "error").unwrap_or("(no message)");
+            bail!("server refused: {}", printable(msg))
+        }
+        _ => bail!(
+            "bad {what} from the server: no \"ok\": true/false in {}",
+            printable(&Value::Object(reply).to_string())
+        ),
+    }
+}
+
+/// A progress bar on stderr while a transfer runs, only when stderr is a terminal (a pipe or
+/// a log file would fill with escape codes).
+fn progress(len: u64) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    // No file name in the bar: its width is measured in chars, and a Chinese character takes
+    // two columns, so a long name would wrap the line and every redraw would leave a copy.
+    // The name is in the summary line that follows.
+    let style = ProgressStyle::with_template(
+        "[{wide_bar}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(style.progress_chars("=> "));
+    Some(bar)
+}
+
+/// `3000000 bytes in 0.01 s (286.1 MiB/s)`
+fn rate(bytes: u64, start: Instant) -> String {
+    let secs = start.elapsed().as_secs_f64();
+    let mib_s = bytes as f64 / (1024.0 * 1024.0) / secs.max(1e-9);
+    format!("{bytes} bytes in {secs:.2} s ({mib_s:.1} MiB/s)")
 }

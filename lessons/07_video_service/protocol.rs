@@ -37,7 +37,7 @@ pub type Object = Map<String, Value>;
 
 /// How many bytes one `read`/`write` of a file body moves. The notes' `recv(1024)` makes a
 /// system call (and, in Python, an object) per KiB; std's `io::copy` uses 8 KiB. Measured over
-/// loopback with a 512 MiB file (the issue 5 benchmark, 2 busy cores): 1 MiB moved 0.89-0.96x
+/// loopback with a 512 MiB file (2 busy cores): 1 MiB moved 0.89-0.96x
 /// as fast as a plain 1 MiB copy without framing or digest, 256 KiB 0.86-0.98x, 128 KiB
 /// 0.80-0.88x, at about 4 MiB peak resident memory for client and server alike; 8 KiB
 /// 0.52-0.72x, 4 MiB no faster (the sweep in BENCHMARK.md, `bench/transfer.sh --sweep`). The buffer is
@@ -47,6 +47,81 @@ pub const CHUNK: usize = 1024 * 1024;
 /// The longest file name we accept, in bytes: the limit of most file systems (ext4, NTFS in
 /// UTF-16 units, APFS).
 pub const MAX_NAME_BYTES: usize = 255;
+
+/// Sends one JSON object as one frame. A reply we build ourselves is always far below the
+/// 64 KiB frame cap; if one were not, this is an error rather than a frame the peer refuses.
+pub fn send_json(w: &mut impl Write, value: &Value) -> io::Result<()> {
+    // Serializing a `Value` cannot fail (all its keys are strings).
+    let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
+    if bytes.len() > framing::MAX_HEADER_LEN {
+        return Err(io::Error::new(
+            ErrorKind::InvalidInput,
+            format!("JSON of {} bytes is over the frame limit", bytes.len()),
+        ));
+    }
+    // Length and JSON in one buffer, one write_all: two small writes in a row can wait for
+    // each other (Nagle's algorithm holds the second until the first is acknowledged).
+    let mut frame = Vec::with_capacity(4 + bytes.len());
+    frame.extend_from_slice(&framing::encode_len(bytes.len())?);
+    frame.extend_from_slice(&bytes);
+    w.write_all(&frame)
+}
+
+/// Receives one frame and parses it as a JSON object.
+///
+/// `Ok(None)`: the peer closed cleanly between frames. A negative or oversized length, a frame
+/// that is not JSON, or JSON that is not an object is `InvalidData`; the frame's length was
+/// checked by lesson 04's `read_frame` before anything was allocated (bug 6).
+pub fn recv_json(r: &mut impl Read) -> io::Result<Option<Object>> {
+    let Some(bytes) = framing::read_frame(r, framing::MAX_HEADER_LEN)? else {
+        return Ok(None);
+    };
+    if bytes.is_empty() {
+        return Err(io::Error::new(
+            ErrorKind::InvalidData,
+            "empty frame (length 0)",
+        ));
+    }
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(obj)) => Ok(Some(obj)),
+        Ok(_) => Err(io::Error::new(
+            ErrorKind::InvalidData,
+            "the frame is JSON but not an object",
+        )),
+        Err(e) => Err(io::Error::new(
+            ErrorKind::InvalidData,
+            format!("the frame is not JSON: {e}"),
+        )),
+    }
+}
+
+/// `obj[key]` as a string; a clear message when it is missing or of another type.
+pub fn get_str<'a>(obj: &'a Object, key: &str) -> Result<&'a str, String> {
+    match obj.get(key) {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(format!(
+            "{key:?} must be a string, got {}",
+            printable(&other.to_string())
+        )),
+        None => Err(format!("missing key {key:?}")),
+    }
+}
+
+/// `obj[key]` as a non-negative integer (a byte count); a clear message otherwise.
+pub fn get_size(obj: &Object, key: &str) -> Result<u64, String> {
+    match obj.get(key) {
+        Some(v) => v.as_u64().ok_or_else(|| {
+            let v = printable(&v.to_string()).into_owned();
+            format!("{key:?} must be a non-negative integer, got {v}")
+        }),
+        None => Err(format!("missing key {key:?}")),
+    }
+}
+
+/// A refusal reply: `{"ok":false,"error":MESSAGE}`.
+pub fn error_reply(message: &str) -> Value {
+    serde_json::json!({ "ok": false, "error": message })
+}
 
 /// Checks that `name` is a bare file name that stays inside the directory it is joined to,
 /// and that shows as what it is.
@@ -194,6 +269,87 @@ pub fn is_windows_device_name(name: &str) -> bool {
     )
 }
 
+/// A temporary file inside the destination directory, deleted when dropped unless
+/// [`TempFile::persist`] renamed it into place.
+///
+/// Why in the destination directory: a rename is atomic only within one file system, so
+/// readers see either the old file or the whole new one, never a half-written one (rsync does
+/// the same). Why the guard: every early return, `?` and panic on the way drops it, so no error
+/// path can forget to delete a partial file.
+pub struct TempFile {
+    path: PathBuf,
+    /// `Some` from `create` until `persist` or drop, which close it before renaming or
+    /// deleting it (simplest on Windows, where an open file is harder to rename or delete).
+    file: Option<File>,
+}
+
+/// Temporary names are `.{kind}-{pid}-{n}.tmp`: the leading `.` keeps them out of `list` and
+/// out of reach of any valid name (see [`check_name`]); pid and counter make them unique
+/// among threads and processes sharing the directory.
+pub fn is_temp_name(name: &str) -> bool {
+    (name.starts_with(".upload-") || name.starts_with(".download-")) && name.ends_with(".tmp")
+}
+
+impl TempFile {
+    /// Creates a new, empty temporary file in `dir`. `kind` is `upload` or `download`.
+    pub fn create(dir: &Path, kind: &str) -> io::Result<TempFile> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(".{kind}-{}-{n}.tmp", std::process::id()));
+        // create_new: fail rather than truncate a file that happens to have this name.
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(TempFile {
+            path,
+            file: Some(file),
+        })
+    }
+
+    /// Writes all of `buf` (a write may take only part of it; write_all loops).
+    pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match &mut self.file {
+            Some(file) => file.write_all(buf),
+            // Cannot happen: `file` is taken only by persist and drop, which consume `self`.
+            None => Err(io::Error::other("temporary file already closed")),
+        }
+    }
+
+    /// Renames the finished file to `target`, replacing a file of that name atomically (on
+    /// Windows too: std's rename replaces). The notes open the target with `'ab'`, so uploading
+    /// a name twice glued the two files together (bug 11).
+    pub fn persist(mut self, target: &Path) -> io::Result<()> {
+        // Close first. The data is handed to the OS, not forced to disk: a power cut may still
+        // lose a file the client was told is stored (`sync_all()` here would prevent that, at
+        // a cost in speed; rsync does not sync by default either).
+        drop(self.file.take());
+        // After a failed rename, Drop still runs and deletes the temporary file. After a
+        // successful one, the temporary name is gone and Drop's remove_file finds nothing.
+        fs::rename(&self.path, target)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        drop(self.file.take());
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+// ---- The machinery: escaping for print, timeouts, the body's pace ----
+
+/// An XXH3-128 digest as 32 lowercase hex digits, as `xxhsum -H2` prints it.
+pub fn hex(digest: u128) -> String {
+    format!("{digest:032x}")
+}
+
+/// Whether an I/O error is a read or write timeout (`set_read_timeout`): Unix reports
+/// `WouldBlock`, Windows `TimedOut`.
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
 /// `text` as it may be printed on a terminal or in a log: every control, format or separator
 /// character written out as `\u{1b}`, the rest as is (`no such file: 后期.mp4` stays readable).
 /// Whatever a peer sends (a server's error message, a digest, a whole reply) goes through here
@@ -214,92 +370,6 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
         })
         .collect::<String>()
         .into()
-}
-
-/// Sends one JSON object as one frame. A reply we build ourselves is always far below the
-/// 64 KiB frame cap; if one were not, this is an error rather than a frame the peer refuses.
-pub fn send_json(w: &mut impl Write, value: &Value) -> io::Result<()> {
-    // Serializing a `Value` cannot fail (all its keys are strings).
-    let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
-    if bytes.len() > framing::MAX_HEADER_LEN {
-        return Err(io::Error::new(
-            ErrorKind::InvalidInput,
-            format!("JSON of {} bytes is over the frame limit", bytes.len()),
-        ));
-    }
-    // Length and JSON in one buffer, one write_all: two small writes in a row can wait for
-    // each other (Nagle's algorithm holds the second until the first is acknowledged).
-    let mut frame = Vec::with_capacity(4 + bytes.len());
-    frame.extend_from_slice(&framing::encode_len(bytes.len())?);
-    frame.extend_from_slice(&bytes);
-    w.write_all(&frame)
-}
-
-/// Receives one frame and parses it as a JSON object.
-///
-/// `Ok(None)`: the peer closed cleanly between frames. A negative or oversized length, a frame
-/// that is not JSON, or JSON that is not an object is `InvalidData`; the frame's length was
-/// checked by lesson 04's `read_frame` before anything was allocated (bug 6).
-pub fn recv_json(r: &mut impl Read) -> io::Result<Option<Object>> {
-    let Some(bytes) = framing::read_frame(r, framing::MAX_HEADER_LEN)? else {
-        return Ok(None);
-    };
-    if bytes.is_empty() {
-        return Err(io::Error::new(
-            ErrorKind::InvalidData,
-            "empty frame (length 0)",
-        ));
-    }
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(obj)) => Ok(Some(obj)),
-        Ok(_) => Err(io::Error::new(
-            ErrorKind::InvalidData,
-            "the frame is JSON but not an object",
-        )),
-        Err(e) => Err(io::Error::new(
-            ErrorKind::InvalidData,
-            format!("the frame is not JSON: {e}"),
-        )),
-    }
-}
-
-/// `obj[key]` as a string; a clear message when it is missing or of another type.
-pub fn get_str<'a>(obj: &'a Object, key: &str) -> Result<&'a str, String> {
-    match obj.get(key) {
-        Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(format!(
-            "{key:?} must be a string, got {}",
-            printable(&other.to_string())
-        )),
-        None => Err(format!("missing key {key:?}")),
-    }
-}
-
-/// `obj[key]` as a non-negative integer (a byte count); a clear message otherwise.
-pub fn get_size(obj: &Object, key: &str) -> Result<u64, String> {
-    match obj.get(key) {
-        Some(v) => v.as_u64().ok_or_else(|| {
-            let v = printable(&v.to_string()).into_owned();
-            format!("{key:?} must be a non-negative integer, got {v}")
-        }),
-        None => Err(format!("missing key {key:?}")),
-    }
-}
-
-/// A refusal reply: `{"ok":false,"error":MESSAGE}`.
-pub fn error_reply(message: &str) -> Value {
-    serde_json::json!({ "ok": false, "error": message })
-}
-
-/// An XXH3-128 digest as 32 lowercase hex digits, as `xxhsum -H2` prints it.
-pub fn hex(digest: u128) -> String {
-    format!("{digest:032x}")
-}
-
-/// Whether an I/O error is a read or write timeout (`set_read_timeout`): Unix reports
-/// `WouldBlock`, Windows `TimedOut`.
-pub fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
 /// A floor under a body's transfer rate, checked window by window, plus the idle timeout.
@@ -428,74 +498,6 @@ pub fn write_all_paced(
     }
     // Replies are written with the plain idle timeout again.
     sock.get_ref().set_write_timeout(Some(pace.idle))
-}
-
-/// A temporary file inside the destination directory, deleted when dropped unless
-/// [`TempFile::persist`] renamed it into place.
-///
-/// Why in the destination directory: a rename is atomic only within one file system, so
-/// readers see either the old file or the whole new one, never a half-written one (rsync does
-/// the same). Why the guard: every early return, `?` and panic on the way drops it, so no error
-/// path can forget to delete a partial file.
-pub struct TempFile {
-    path: PathBuf,
-    /// `Some` from `create` until `persist` or drop, which close it before renaming or
-    /// deleting it (simplest on Windows, where an open file is harder to rename or delete).
-    file: Option<File>,
-}
-
-/// Temporary names are `.{kind}-{pid}-{n}.tmp`: the leading `.` keeps them out of `list` and
-/// out of reach of any valid name (see [`check_name`]); pid and counter make them unique
-/// among threads and processes sharing the directory.
-pub fn is_temp_name(name: &str) -> bool {
-    (name.starts_with(".upload-") || name.starts_with(".download-")) && name.ends_with(".tmp")
-}
-
-impl TempFile {
-    /// Creates a new, empty temporary file in `dir`. `kind` is `upload` or `download`.
-    pub fn create(dir: &Path, kind: &str) -> io::Result<TempFile> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!(".{kind}-{}-{n}.tmp", std::process::id()));
-        // create_new: fail rather than truncate a file that happens to have this name.
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        Ok(TempFile {
-            path,
-            file: Some(file),
-        })
-    }
-
-    /// Writes all of `buf` (a write may take only part of it; write_all loops).
-    pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match &mut self.file {
-            Some(file) => file.write_all(buf),
-            // Cannot happen: `file` is taken only by persist and drop, which consume `self`.
-            None => Err(io::Error::other("temporary file already closed")),
-        }
-    }
-
-    /// Renames the finished file to `target`, replacing a file of that name atomically (on
-    /// Windows too: std's rename replaces). The notes open the target with `'ab'`, so uploading
-    /// a name twice glued the two files together (bug 11).
-    pub fn persist(mut self, target: &Path) -> io::Result<()> {
-        // Close first. The data is handed to the OS, not forced to disk: a power cut may still
-        // lose a file the client was told is stored (`sync_all()` here would prevent that, at
-        // a cost in speed; rsync does not sync by default either).
-        drop(self.file.take());
-        // After a failed rename, Drop still runs and deletes the temporary file. After a
-        // successful one, the temporary name is gone and Drop's remove_file finds nothing.
-        fs::rename(&self.path, target)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        drop(self.file.take());
-        let _ = fs::remove_file(&self.path);
-    }
 }
 
 #[cfg(test)]
