@@ -255,6 +255,7 @@ fn upload(conn: &mut Conn, path: &Path) -> Result<String> {
                 bar.inc(n as u64);
             }
         }
+        pace.done(sock)?;
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
@@ -344,6 +345,7 @@ fn download(conn: &mut Conn, name: &str, out: &Path, force: bool) -> Result<Stri
                 bar.inc(n as u64);
             }
         }
+        pace.done(sock)?;
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }

@@ -379,112 +379,127 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 /// holds a thread and a `--max-clients` slot for as long as it likes (slowloris). So every
 /// `window` we count the bytes moved: under `min_rate × window`, the transfer is given up.
 /// Apache's `mod_reqtimeout` does the same with `MinRate`. `min_rate` 0 turns the floor off.
+///
+/// A single call waits at most one window (or the idle timeout, if shorter): a call that waited
+/// that long moved nothing in a whole window, which is under any floor. A timed-out call is
+/// never retried: on Windows a socket whose send timed out is in an undefined state.
 pub struct Pace {
     idle: Duration,
     min_rate: u64,
     window: Duration,
     window_start: Instant,
     bytes_in_window: u64,
-    last_progress: Instant,
+    /// Whether the socket's timeout is already set to `wait_limit()`.
+    armed: bool,
 }
 
 impl Pace {
+    /// A new pace whose first window starts now: make it right before the body.
     pub fn new(idle: Duration, min_rate: u64, window: Duration) -> Pace {
-        let now = Instant::now();
         Pace {
             idle,
             min_rate,
             window,
-            window_start: now,
+            window_start: Instant::now(),
             bytes_in_window: 0,
-            last_progress: now,
+            armed: false,
         }
     }
 
-    /// How long the next `read` or `write` may wait: until the current window ends (when it is
-    /// checked), and never longer than the idle timeout allows. At least 1 ms, since a zero
-    /// timeout is refused by `set_read_timeout`.
-    fn timeout(&self) -> Duration {
-        let now = Instant::now();
-        let idle_left = self.idle.saturating_sub(now - self.last_progress);
-        let left = if self.min_rate == 0 {
-            idle_left
+    /// How long one `read` or `write` of the body may wait.
+    fn wait_limit(&self) -> Duration {
+        if self.floor_applies() {
+            self.window
         } else {
-            idle_left.min(self.window.saturating_sub(now - self.window_start))
-        };
-        left.max(Duration::from_millis(1))
+            self.idle
+        }
     }
 
-    /// Counts `n` bytes just moved (0 after a timeout). At the end of a window, checks the
-    /// floor: under it, or silent for the idle timeout, is a `TimedOut` error saying which.
+    /// The floor is checked unless it is off, or the idle timeout is the shorter limit anyway.
+    fn floor_applies(&self) -> bool {
+        self.min_rate > 0 && self.window < self.idle
+    }
+
+    fn too_slow(&self, bytes: u64, secs: u64) -> io::Error {
+        io::Error::new(
+            ErrorKind::TimedOut,
+            format!(
+                "too slow: {bytes} bytes in {secs} s, under the floor of {} bytes/s",
+                self.min_rate
+            ),
+        )
+    }
+
+    /// Counts `n` bytes just moved. At the end of a window, checks the floor.
     fn progress(&mut self, n: u64) -> io::Result<()> {
-        let now = Instant::now();
-        if n > 0 {
-            self.last_progress = now;
-        }
         self.bytes_in_window += n;
-        let elapsed = now - self.window_start;
+        let elapsed = self.window_start.elapsed();
         if self.min_rate > 0 && elapsed >= self.window {
             let floor = self.min_rate.saturating_mul(self.window.as_secs().max(1));
             if self.bytes_in_window < floor {
-                return Err(io::Error::new(
-                    ErrorKind::TimedOut,
-                    format!(
-                        "too slow: {} bytes in {} s, under the floor of {} bytes/s",
-                        self.bytes_in_window,
-                        elapsed.as_secs(),
-                        self.min_rate
-                    ),
-                ));
+                return Err(self.too_slow(self.bytes_in_window, elapsed.as_secs()));
             }
-            self.window_start = now;
+            self.window_start = Instant::now();
             self.bytes_in_window = 0;
         }
-        if now - self.last_progress >= self.idle {
-            return Err(io::Error::new(
-                ErrorKind::TimedOut,
-                format!("idle for {} s", self.idle.as_secs()),
-            ));
-        }
         Ok(())
+    }
+
+    /// The error for a call that waited [`Pace::wait_limit`] and moved nothing.
+    fn stalled(&self) -> io::Error {
+        if self.floor_applies() {
+            self.too_slow(0, self.window.as_secs())
+        } else {
+            let secs = self.idle.as_secs();
+            io::Error::new(ErrorKind::TimedOut, format!("idle for {secs} s"))
+        }
+    }
+
+    /// After the body: reads and writes wait the plain idle timeout again.
+    pub fn done(self, sock: &Traced<TcpStream>) -> io::Result<()> {
+        sock.get_ref().set_read_timeout(Some(self.idle))?;
+        sock.get_ref().set_write_timeout(Some(self.idle))
     }
 }
 
 /// One `read` of a body, held to `pace`. `Ok(0)` is end of stream, as for any read; a peer
-/// too slow or silent is a `TimedOut` error whose message says which. The socket's read
-/// timeout is changed while waiting, and left at the idle timeout.
+/// too slow or silent is a `TimedOut` error whose message says which.
 pub fn read_paced(
     sock: &mut Traced<TcpStream>,
     buf: &mut [u8],
     pace: &mut Pace,
 ) -> io::Result<usize> {
+    if !pace.armed {
+        sock.get_ref().set_read_timeout(Some(pace.wait_limit()))?;
+        pace.armed = true;
+    }
     loop {
-        sock.get_ref().set_read_timeout(Some(pace.timeout()))?;
         match sock.read(buf) {
             Ok(n) => {
                 pace.progress(n as u64)?;
-                // Frames after the body are read with the plain idle timeout again.
-                sock.get_ref().set_read_timeout(Some(pace.idle))?;
                 return Ok(n);
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            // The wait ended with nothing read: a window is over (or the idle time is up).
-            // `progress` says whether that is the end; if not, wait again.
-            Err(e) if is_timeout(&e) => pace.progress(0)?,
+            Err(e) if is_timeout(&e) => return Err(pace.stalled()),
             Err(e) => return Err(e),
         }
     }
 }
 
-/// `write_all` of a body, held to `pace`: each `write` waits at most until the window ends, and
-/// a peer that takes our bytes too slowly is a `TimedOut` error.
+/// `write_all` of a body, held to `pace`: a peer that takes our bytes too slowly, or not at
+/// all, is a `TimedOut` error whose message says which.
 pub fn write_all_paced(
     sock: &mut Traced<TcpStream>,
     mut buf: &[u8],
     pace: &mut Pace,
 ) -> io::Result<()> {
+    if !pace.armed {
+        sock.get_ref().set_write_timeout(Some(pace.wait_limit()))?;
+        pace.armed = true;
+    }
     while !buf.is_empty() {
-        sock.get_ref().set_write_timeout(Some(pace.timeout()))?;
+        // A write that times out after taking part of `buf` returns that part (Linux, macOS):
+        // it is counted, and the floor decides.
         match sock.write(buf) {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) => {
@@ -492,12 +507,11 @@ pub fn write_all_paced(
                 pace.progress(n as u64)?;
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if is_timeout(&e) => pace.progress(0)?,
+            Err(e) if is_timeout(&e) => return Err(pace.stalled()),
             Err(e) => return Err(e),
         }
     }
-    // Replies are written with the plain idle timeout again.
-    sock.get_ref().set_write_timeout(Some(pace.idle))
+    Ok(())
 }
 
 #[cfg(test)]

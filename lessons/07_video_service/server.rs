@@ -332,6 +332,8 @@ fn upload(
             .map_err(|e| Failure::Refuse(format!("cannot store {name}: {e}")))?;
         received += n as u64;
     }
+    pace.done(sock)
+        .map_err(|e| Failure::Broken(format!("cannot reset the socket's timeouts: {e}")))?;
 
     // Every byte arrived and is written: now, and only now, the file takes its name. A
     // previous file of that name is replaced in one step; readers see the old or the new file.
@@ -392,6 +394,8 @@ fn download(
         }
         sent += n as u64;
     }
+    pace.done(sock)
+        .map_err(|e| Failure::Broken(format!("cannot reset the socket's timeouts: {e}")))?;
     let digest = hex(hasher.digest128());
     reply(sock, &json!({ "xxh3": digest }))?;
     Ok(format!("sent {size} bytes, xxh3 {digest}"))
