@@ -12,6 +12,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -1026,15 +1027,40 @@ fn a_closed_stdout_does_not_stop_the_server() {
 }
 
 /// A stdout pipe nobody reads fills up (64 KiB on Linux); a server that waits on its log would
-/// stop every connection at its next line. Lines are dropped instead.
+/// stop every connection at its next line. Lines are dropped instead, and counted: once the
+/// pipe is read again, the log says how many went missing.
 #[test]
 fn a_stdout_nobody_reads_does_not_block_the_server() {
     let tmp = Scratch::new("full-stdout");
-    let (server, _unread) = PipedServer::start(&tmp.join("videos"));
-    // About 700 bytes of log each: 400 of them are four times what the pipe holds.
-    for _ in 0..400 {
+    let (server, unread) = PipedServer::start(&tmp.join("videos"));
+    // About 500 bytes of log each: far more than the pipe and the log's queue hold together.
+    for _ in 0..700 {
         server.missing_download();
     }
+    let log = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let log = Arc::clone(&log);
+        thread::spawn(move || {
+            use std::io::BufRead;
+            for line in unread.lines() {
+                let Ok(line) = line else { break };
+                log.lock().unwrap().push_str(&line);
+            }
+        })
+    };
+    // The next line written after the gap reports it.
+    let deadline = Instant::now() + SAFETY;
+    while !log
+        .lock()
+        .unwrap()
+        .contains(" log lines dropped: stdout did not keep up)")
+    {
+        assert!(Instant::now() < deadline, "no report of dropped lines");
+        server.missing_download();
+        thread::sleep(Duration::from_millis(50));
+    }
+    drop(server); // ends the pipe, and with it the reader
+    reader.join().unwrap();
 }
 
 /// Names that show as another name: bidi overrides (Trojan Source), invisible characters,
