@@ -391,6 +391,7 @@ fn list(conn: &mut Conn) -> Result<String> {
         let mut text = String::new();
         for file in files {
             let Value::Object(file) = file else {
+                let file = printable(&file.to_string()).into_owned();
                 bail!("bad list from the server: {file} is not an object");
             };
             let name = get_str(file, "file_name").map_err(|e| anyhow!("bad list: {e}"))?;
