@@ -408,15 +408,16 @@ impl Pace {
 
     /// How long one `read` or `write` of the body may wait.
     fn wait_limit(&self) -> Duration {
-        if self.floor_applies() {
+        if self.window_bounds_wait() {
             self.window
         } else {
             self.idle
         }
     }
 
-    /// The floor is checked unless it is off, or the idle timeout is the shorter limit anyway.
-    fn floor_applies(&self) -> bool {
+    /// Whether one wait ends at a window rather than at the idle timeout (the floor itself is
+    /// checked at every window's end either way, unless it is off).
+    fn window_bounds_wait(&self) -> bool {
         self.min_rate > 0 && self.window < self.idle
     }
 
@@ -447,7 +448,7 @@ impl Pace {
 
     /// The error for a call that waited [`Pace::wait_limit`] and moved nothing.
     fn stalled(&self) -> io::Error {
-        if self.floor_applies() {
+        if self.window_bounds_wait() {
             self.too_slow(0, self.window.as_secs())
         } else {
             let secs = self.idle.as_secs();
