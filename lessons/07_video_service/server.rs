@@ -461,7 +461,11 @@ impl Drop for Slot {
 /// write timeout is a safety net so the accept loop can never hang here.
 fn busy(sock: TcpStream, max: u32) {
     let _ = sock.set_write_timeout(Some(Duration::from_secs(1)));
-    let msg = format!("server busy: {max} clients connected, try again later");
+    let msg = if max == 1 {
+        "server busy: 1 client connected, try again later".to_string()
+    } else {
+        format!("server busy: {max} clients connected, try again later")
+    };
     let _ = protocol::send_json(&mut &sock, &protocol::error_reply(&msg));
     let _ = sock.shutdown(Shutdown::Write);
 }
