@@ -33,7 +33,7 @@ fn read_len(r: &mut impl Read, max: usize) -> io::Result<Option<usize>> {
                 return Err(io::Error::new(
                     ErrorKind::UnexpectedEof,
                     format!("the stream ended after {got} of the 4 header bytes"),
-                ))
+                ));
             }
             Ok(n) => got += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}

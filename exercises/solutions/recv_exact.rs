@@ -24,7 +24,7 @@ fn recv_exact(r: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
                 return Err(io::Error::new(
                     ErrorKind::UnexpectedEof,
                     format!("the stream ended after {got} of {n} bytes"),
-                ))
+                ));
             }
             Ok(k) => got += k,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}

@@ -33,7 +33,7 @@ fn ask(
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             // The wait is over: Unix says WouldBlock, Windows TimedOut.
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Ok(None)
+                return Ok(None);
             }
             Err(e) => return Err(e),
         }
