@@ -5,9 +5,11 @@
 //! as many as asked. `recv_exact` must keep reading until it has exactly `n` bytes, and say so
 //! when the stream ends first.
 //!
-//! The tests use lesson 03's own input, the output of `seq 1 1000` (3893 bytes, made here in
-//! Rust so it works on Windows too), sent by a peer over 127.0.0.1 and handed out by a reader
-//! that gives 1, then 2, then 3 … bytes per call, as a slow network may.
+//! `main` may well work as shipped: on one machine the bytes often arrive all at once. The
+//! tests do not leave that to luck. They use lesson 03's own input, the output of
+//! `seq 1 1000` (3893 bytes, made here in Rust so it works on Windows too), sent by a peer over
+//! 127.0.0.1 and handed out by a reader that gives 1, then 2, then 3 … bytes per call, as a
+//! slow network may.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -56,7 +58,8 @@ fn main() -> io::Result<()> {
 mod tests {
     use super::*;
 
-    /// A reader that is interrupted once, then hands out 1 byte, then 2, then 3 … per call.
+    /// A reader that hands out 1 byte, then 2, then 3 … per call; `interrupted()` makes its
+    /// first call fail with `Interrupted`, as a read does when a signal arrives.
     struct Trickle<'a> {
         data: &'a [u8],
         next: usize,
@@ -64,6 +67,9 @@ mod tests {
 
     impl<'a> Trickle<'a> {
         fn new(data: &'a [u8]) -> Self {
+            Trickle { data, next: 1 }
+        }
+        fn interrupted(data: &'a [u8]) -> Self {
             Trickle { data, next: 0 }
         }
     }
@@ -82,11 +88,34 @@ mod tests {
         }
     }
 
+    /// Compares byte strings with a short message (not thousands of numbers).
+    fn same(got: &[u8], want: &[u8]) {
+        let first_difference = got.iter().zip(want).position(|(a, b)| a != b);
+        assert!(
+            got == want,
+            "got {} bytes, expected {}; first difference at byte {:?}",
+            got.len(),
+            want.len(),
+            first_difference.unwrap_or(got.len().min(want.len()))
+        );
+    }
+
+    /// What `recv_exact` returns, or a panic that says what went wrong.
+    fn exactly(r: &mut impl Read, n: usize) -> Vec<u8> {
+        recv_exact(r, n).unwrap_or_else(|e| panic!("recv_exact(r, {n}) failed: {e}"))
+    }
+
     #[test]
     fn seq_output_handed_out_1_2_3_bytes_at_a_time_is_read_whole() {
         let seq = seq_1_1000();
         assert_eq!(seq.len(), 3893);
-        assert_eq!(recv_exact(&mut Trickle::new(&seq), 3893).unwrap(), seq);
+        same(&exactly(&mut Trickle::new(&seq), 3893), &seq);
+    }
+
+    /// A signal may interrupt a read before it got any byte: that read is simply asked again.
+    #[test]
+    fn an_interrupted_read_is_asked_again() {
+        same(&exactly(&mut Trickle::interrupted(b"hello"), 5), b"hello");
     }
 
     /// Lesson 03's `recv(1024)`, then the rest: the two pieces are exactly the two halves.
@@ -94,17 +123,22 @@ mod tests {
     fn two_reads_split_the_stream_exactly_where_asked() {
         let seq = seq_1_1000();
         let mut r = Trickle::new(&seq);
-        assert_eq!(recv_exact(&mut r, 1024).unwrap(), seq[..1024]);
-        assert_eq!(recv_exact(&mut r, 3893 - 1024).unwrap(), seq[1024..]);
-        assert_eq!(recv_exact(&mut r, 0).unwrap(), b"");
+        same(&exactly(&mut r, 1024), &seq[..1024]);
+        same(&exactly(&mut r, 3893 - 1024), &seq[1024..]);
+        same(&exactly(&mut r, 0), b"");
     }
 
     #[test]
     fn a_stream_cut_anywhere_before_n_bytes_is_unexpected_eof() {
         let data = b"hello, world";
         for cut in 0..data.len() {
-            let err = recv_exact(&mut Trickle::new(&data[..cut]), data.len()).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "cut at {cut}");
+            match recv_exact(&mut Trickle::new(&data[..cut]), data.len()) {
+                Err(e) => assert_eq!(e.kind(), ErrorKind::UnexpectedEof, "cut at {cut}"),
+                Ok(got) => panic!(
+                    "cut at {cut}: the stream ended, yet got Ok({} bytes)",
+                    got.len()
+                ),
+            }
         }
     }
 
@@ -125,7 +159,7 @@ mod tests {
             }
         });
         let (mut sock, _) = listener.accept().unwrap();
-        assert_eq!(recv_exact(&mut sock, 3893).unwrap(), seq_1_1000());
+        same(&exactly(&mut sock, 3893), &seq_1_1000());
         peer.join().unwrap();
     }
 
@@ -140,7 +174,12 @@ mod tests {
         });
         let (mut sock, _) = listener.accept().unwrap();
         peer.join().unwrap();
-        let err = recv_exact(&mut sock, 20).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::UnexpectedEof);
+        match recv_exact(&mut sock, 20) {
+            Err(e) => assert_eq!(e.kind(), ErrorKind::UnexpectedEof),
+            Ok(got) => panic!(
+                "the peer sent 10 bytes and left, yet got Ok({} bytes)",
+                got.len()
+            ),
+        }
     }
 }

@@ -120,8 +120,8 @@ mod tests {
         let (addr, server) = fake_server(outputs);
         let mut sock = TcpStream::connect(addr).unwrap();
         let seq = ask(&mut sock, "seq 1 1000", MAX).unwrap();
-        assert_eq!(seq.len(), 3893);
-        assert_eq!(seq, seq_1_1000());
+        assert_eq!(seq.len(), 3893, "the answer to `seq 1 1000` has 3893 bytes");
+        assert!(seq == seq_1_1000(), "the answer to `seq 1 1000` differs");
         assert_eq!(ask(&mut sock, "echo hi", MAX).unwrap(), b"hi\n");
         drop(sock);
         server.join().unwrap();
@@ -162,7 +162,10 @@ mod tests {
         for n in [-1, i32::MIN, i32::MAX, MAX as i32 + 1] {
             let (addr, server) = fake_server(liar);
             let mut sock = TcpStream::connect(addr).unwrap();
-            let err = ask(&mut sock, &n.to_string(), MAX).unwrap_err();
+            let err = match ask(&mut sock, &n.to_string(), MAX) {
+                Err(e) => e,
+                Ok(a) => panic!("header {n}: must be an error, got Ok({} bytes)", a.len()),
+            };
             assert_eq!(err.kind(), ErrorKind::InvalidData, "length {n}");
             drop(sock);
             server.join().unwrap();
@@ -190,6 +193,12 @@ mod tests {
     /// `ask` with an empty command: sends nothing more, reads the answer to what was sent.
     fn ask_after_sent(sock: &mut TcpStream) -> io::Error {
         sock.shutdown(std::net::Shutdown::Write).unwrap();
-        ask(sock, "", MAX).unwrap_err()
+        match ask(sock, "", MAX) {
+            Err(e) => e,
+            Ok(a) => panic!(
+                "the server closed mid-answer, yet got Ok({} bytes)",
+                a.len()
+            ),
+        }
     }
 }

@@ -132,6 +132,14 @@ mod tests {
         }
     }
 
+    /// The error in `result`, or a panic that names the header which should have been refused.
+    fn refused<T: std::fmt::Debug>(result: io::Result<T>, header: &str) -> io::Error {
+        match result {
+            Err(e) => e,
+            Ok(v) => panic!("header {header}: must be an error, got Ok({v:?})"),
+        }
+    }
+
     #[test]
     fn the_header_is_struct_pack_i() {
         // python3 -c "import struct; print(struct.pack('i', 17).hex())"  ->  11000000
@@ -167,7 +175,10 @@ mod tests {
             None
         );
         for cut in 1..4 {
-            let err = read_len(&mut Trickle::growing(&wire[..cut]), MAX).unwrap_err();
+            let err = refused(
+                read_len(&mut Trickle::growing(&wire[..cut]), MAX),
+                "a cut header",
+            );
             assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "cut at {cut}");
         }
     }
@@ -177,7 +188,10 @@ mod tests {
     fn negative_and_oversized_lengths_are_refused() {
         for bad in [-1i32, i32::MIN, i32::MAX, MAX as i32 + 1] {
             let header = bad.to_le_bytes();
-            let err = read_len(&mut Trickle::growing(&header), MAX).unwrap_err();
+            let err = refused(
+                read_len(&mut Trickle::growing(&header), MAX),
+                &bad.to_string(),
+            );
             assert_eq!(err.kind(), ErrorKind::InvalidData, "length {bad}");
         }
         let at_limit = (MAX as i32).to_le_bytes();
@@ -210,7 +224,7 @@ mod tests {
         });
         let (mut sock, _) = listener.accept().unwrap();
         assert_eq!(read_frame(&mut sock, MAX).unwrap().unwrap(), seq);
-        let err = read_frame(&mut sock, MAX).unwrap_err();
+        let err = refused(read_frame(&mut sock, MAX), "-1 from a real peer");
         assert_eq!(err.kind(), ErrorKind::InvalidData);
         peer.join().unwrap();
     }
