@@ -132,11 +132,11 @@ mod tests {
         }
     }
 
-    /// The error in `result`, or a panic that names the header which should have been refused.
-    fn refused<T: std::fmt::Debug>(result: io::Result<T>, header: &str) -> io::Error {
+    /// The error in `result`, or a panic that says what should have been refused.
+    fn refused<T: std::fmt::Debug>(result: io::Result<T>, what: &str) -> io::Error {
         match result {
             Err(e) => e,
-            Ok(v) => panic!("header {header}: must be an error, got Ok({v:?})"),
+            Ok(v) => panic!("{what}: must be an error, got Ok({v:?})"),
         }
     }
 
@@ -177,7 +177,7 @@ mod tests {
         for cut in 1..4 {
             let err = refused(
                 read_len(&mut Trickle::growing(&wire[..cut]), MAX),
-                "a cut header",
+                &format!("a header cut after {cut} bytes"),
             );
             assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "cut at {cut}");
         }
@@ -190,7 +190,7 @@ mod tests {
             let header = bad.to_le_bytes();
             let err = refused(
                 read_len(&mut Trickle::growing(&header), MAX),
-                &bad.to_string(),
+                &format!("length {bad}"),
             );
             assert_eq!(err.kind(), ErrorKind::InvalidData, "length {bad}");
         }
@@ -224,7 +224,7 @@ mod tests {
         });
         let (mut sock, _) = listener.accept().unwrap();
         assert_eq!(read_frame(&mut sock, MAX).unwrap().unwrap(), seq);
-        let err = refused(read_frame(&mut sock, MAX), "-1 from a real peer");
+        let err = refused(read_frame(&mut sock, MAX), "length -1 from a real peer");
         assert_eq!(err.kind(), ErrorKind::InvalidData);
         peer.join().unwrap();
     }
