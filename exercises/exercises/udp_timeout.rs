@@ -98,18 +98,34 @@ mod tests {
         handle.join().unwrap();
     }
 
+    /// Asks `silent`, which never answers, from a socket that already has a 1 ms limit: an
+    /// `ask` that sets no limit of its own fails at once here, instead of hanging the test.
+    fn ask_nobody(
+        sock: &UdpSocket,
+        silent: &UdpSocket,
+        msg: &[u8],
+        wait: Duration,
+    ) -> Option<Vec<u8>> {
+        sock.set_read_timeout(Some(Duration::from_millis(1)))
+            .unwrap();
+        match ask(sock, silent.local_addr().unwrap(), msg, wait) {
+            Ok(got) => got,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => panic!(
+                "`ask` returned the error {e:?}: this is the test's own 1 ms limit running out, \
+                 not `wait`; `ask` must set its own limit and turn the timeout into Ok(None)"
+            ),
+            Err(e) => panic!("`ask` failed: {e}"),
+        }
+    }
+
     /// The server gets the datagram (the test checks) and never answers: `ask` gives up after
     /// `wait` with `Ok(None)`, and the socket really waits `wait`, not forever.
     #[test]
     fn no_reply_within_the_wait_is_none() {
         let silent = client_socket();
         let sock = client_socket();
-        // A tiny limit set beforehand, so that a missing wait fails at once instead of hanging.
-        sock.set_read_timeout(Some(Duration::from_millis(1)))
-            .unwrap();
         let wait = Duration::from_millis(300);
-        let got = ask(&sock, silent.local_addr().unwrap(), b"anyone?", wait).unwrap();
-        assert_eq!(got, None);
+        assert_eq!(ask_nobody(&sock, &silent, b"anyone?", wait), None);
         assert_eq!(
             sock.read_timeout().unwrap(),
             Some(wait),
@@ -131,15 +147,8 @@ mod tests {
     fn after_a_missing_reply_the_next_question_is_answered() {
         let silent = client_socket();
         let sock = client_socket();
-        sock.set_read_timeout(Some(Duration::from_millis(1)))
-            .unwrap();
-        let got = ask(
-            &sock,
-            silent.local_addr().unwrap(),
-            b"lost",
-            Duration::from_millis(100),
-        );
-        assert_eq!(got.unwrap(), None);
+        let got = ask_nobody(&sock, &silent, b"lost", Duration::from_millis(100));
+        assert_eq!(got, None);
 
         let (server, handle) = echo_server();
         let got = ask(&sock, server, b"again", SAFETY).unwrap();
