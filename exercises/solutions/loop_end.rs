@@ -1,8 +1,8 @@
 //! Exercise 1, lesson 02 (notes 2.2, 通信循环): a read of 0 bytes means the client has gone.
 //!
 //! `serve` is the communication loop of lesson 02's server: read at most 1024 bytes, send them
-//! back with `123` appended, again and again, until the client leaves. It is written the way
-//! the notes write it, bug included: `if len(data) == 0: continue`.
+//! back with `123` appended, again and again, until the client leaves. The exercise ships it
+//! the way the notes write it, bug included: `if len(data) == 0: continue`.
 //!
 //! The tests play the client over a real TCP connection on 127.0.0.1. They wrap the server's
 //! socket in `Watched`, which stops the test (instead of letting it spin at 100% CPU) when the
