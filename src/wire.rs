@@ -233,7 +233,9 @@ impl<S> Traced<S> {
             }
             Err(e) => format!("{}{what} failed: {e}", self.label),
         };
-        eprintln!("{line}");
+        // Not `eprintln!`, which panics when stderr is closed (`2>&-`): a trace line that
+        // cannot be shown is dropped, the socket call it describes has already happened.
+        let _ = writeln!(io::stderr(), "{line}");
     }
 }
 
