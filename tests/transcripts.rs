@@ -7,11 +7,17 @@
 //! How it works. A [`Session`] replays what a README tells the learner to do: start a server
 //! (on port 0), start a client, type lines into it one at a time (on a pseudo-terminal when the
 //! block shows prompts, through a pipe otherwise), end its input. Then each block the session
-//! names (by the start of a line only that block has) is compared with what the program printed, after masking the
-//! ports (`127.0.0.1:49170` → `127.0.0.1:PORT`: the system picks them) and dropping the
-//! block's own `cargo run …` lines (a block may show the command above its output). A step
-//! waits for an event the program prints (a server's log line, a client's prompt), never for
-//! time to pass, so a busy machine makes the test slower, not wrong.
+//! names (by the start of a line only that block has) is compared with what the program
+//! printed, after masking the ports (`127.0.0.1:49170` → `127.0.0.1:PORT`: the system picks
+//! them) and dropping the block's own `cargo run …` lines (a block may show the command above
+//! its output). A step waits for an event the program prints (a server's log line, a client's
+//! prompt), or holds the server still (SIGSTOP) where timing would decide what a read returns;
+//! it never waits for time to pass, so a busy machine makes the test slower, not wrong.
+//!
+//! Why not `trycmd`/`snapbox`: their Markdown format is a console transcript (`$ command` and
+//! its output in one block, one program at a time), while these pages show a command in one
+//! block, its output in another, two terminals at once and typed input. Masking ports is the
+//! only redaction needed; a page of code here keeps the build free of another dependency.
 //!
 //! [`every_output_block_is_checked`] fails on any ```text block that is neither commands only
 //! (every line starts with one of [`COMMANDS`]), nor in [`NOT_OUTPUT`], nor checked by a
