@@ -1,22 +1,14 @@
 //! Lesson 05, client: the notes' section 4 (优酷项目中 视频的上传与下载), the upload client, fixed.
 //!
-//! The notes' client, line for line: list a folder with numbers, read a number, send that
-//! file with the dict header (`file_name`, `desc`, `size`, `info`) on lesson 04's 4-byte
-//! frame, and ask again; end of input (Ctrl-D, Ctrl-Z on Windows) ends it. Bug 10 of the
-//! top-level README is fixed at the line that has it:
-//!
-//! - `'file_name': '波多野老师合集.mp4'`: every upload got the same hard-coded name. Here: the
-//!   chosen file's real name.
-//! - `for line in f: client.send(line)`: a video is not text; "lines" are the pieces between
-//!   newline bytes, of any size, and `send` may take only part of each. Here: large chunks,
-//!   each sent whole with `write_all`.
+//! The notes' client, line for line: list a folder with numbers, read a number, send that file
+//! with the dict header (`file_name`, `desc`, `size`, `info`) on lesson 04's 4-byte frame, ask
+//! again; end of input (Ctrl-D, Ctrl-Z on Windows) ends it. Bug 10 of the top-level README is
+//! fixed at its lines (`BUG 10 fixed`): a hard-coded `file_name`, and `for line in f:
+//! client.send(line)`, which cuts a video at its newline bytes and may send part of a piece.
 //!
 //! ```text
 //! cargo run --bin lesson05-server -- --dir videos                  # terminal 1
 //! cargo run --bin lesson05-client -- --dir some/folder             # terminal 2
-//! 1 a.mp4
-//! 2 b.mp4
-//! 选择想要上传的电影编号>>>:2
 //! ```
 //!
 //! Watch for: the server never answers (as in the notes), so `sent` here means "handed to the
@@ -122,11 +114,7 @@ fn upload(sock: &mut impl Write, dir: &Path, name: &str, buf: &mut [u8]) -> Resu
     // `size` bytes, the number the header promised, even if the file grows meanwhile.
     let mut body = file.take(size);
     let mut sent: u64 = 0;
-    loop {
-        let n = body.read(buf).context("cannot read the file")?;
-        if n == 0 {
-            break;
-        }
+    while let n @ 1.. = body.read(buf).context("cannot read the file")? {
         sock.write_all(&buf[..n])
             .context("cannot send the file (did the server drop us? see its log)")?;
         sent += n as u64;
@@ -141,16 +129,12 @@ fn upload(sock: &mut impl Write, dir: &Path, name: &str, buf: &mut [u8]) -> Resu
 
 /// The regular files of `dir`, sorted (`os.listdir` has no order), names that are UTF-8 only.
 fn list_files(dir: &Path) -> Result<Vec<String>> {
-    let mut names = Vec::new();
-    for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let entry = entry?;
-        // is_file follows a symbolic link, as os.path.getsize does.
-        if entry.path().is_file() {
-            if let Ok(name) = entry.file_name().into_string() {
-                names.push(name);
-            }
-        }
-    }
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().is_file()) // follows a symbolic link, as getsize does
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
     names.sort();
     Ok(names)
 }
