@@ -5,11 +5,10 @@
 #   bench/transfer.sh              # a 512 MiB file, 5 rounds
 #   bench/transfer.sh 4G 3         # SIZE (as `head -c` takes it: 512M, 4G) and ROUNDS
 #
-# Targets: upload and download each >= 0.9x the floor's speed in the same run; peak resident
-# memory <= 8 MiB for every client and server. Exit 0 when all are met, 1 when not. The ratio
-# judged is of the fastest round of each row: on a shared machine other work only ever adds
-# time, so the fastest round is the one closest to what the program itself costs. The ratio of
-# the medians is printed beside it.
+# Targets: upload and download each >= 0.9x the floor's speed in the same run (median of the
+# rounds); peak resident memory <= 8 MiB for every client and server. Exit 0 when all are met,
+# 1 when not. The fastest round of each row is printed too: other work on the machine only
+# ever adds time, so on a busy machine it is the better guess of what a program itself costs.
 #
 # Linux only (/proc). Installs hyperfine and GNU time with apt-get when they are missing.
 # Talks only to 127.0.0.1; files live in a fresh directory on /dev/shm (tmpfs, so the disk is
@@ -41,7 +40,7 @@ start() {
   "$@" >"$work/$name.log" 2>&1 &
   pids+=($!)
   eval "${name}_pid=$!"
-  until grep -q '^listening on ' "$work/$name.log"; do
+  until grep -qs '^listening on ' "$work/$name.log"; do
     kill -0 "$!" 2>/dev/null || { cat "$work/$name.log"; exit 1; }
     sleep 0.05
   done
@@ -109,18 +108,18 @@ echo
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
   "Linux $(uname -r), load before: $load_before"
 echo "file: $bytes bytes on $(dirname "$work"), loopback, $ROUNDS rounds (hyperfine)"
-printf '%-9s %8s %8s %7s %7s %7s %12s %12s\n' row best median MiB/s 'x floor' '(median)' \
-  'client peak' 'server peak'
+printf '%-9s %8s %6s %7s %8s %7s %12s %12s\n' row median MiB/s 'x floor' best '(x)' 'client peak' \
+  'server peak'
 ok=1
 floor_best=$(figure floor best)
 floor_median=$(figure floor median)
 for i in "${!names[@]}"; do
   best=$(figure "${names[$i]}" best)
   median=$(figure "${names[$i]}" median)
-  read -r mibs ratio ratio_median < <(awk -v b="$bytes" -v s="$best" -v m="$median" \
-    -v f="$floor_best" -v fm="$floor_median" 'BEGIN {printf "%.0f %.2f %.2f\n", b / 1048576 / s, f / s, fm / m}')
-  printf '%-9s %7.3fs %7.3fs %7s %7s %7s %8.1f MiB %8.1f MiB\n' "${names[$i]}" "$best" "$median" \
-    "$mibs" "$ratio" "($ratio_median)" \
+  read -r mibs ratio ratio_best < <(awk -v b="$bytes" -v s="$best" -v m="$median" \
+    -v f="$floor_best" -v fm="$floor_median" 'BEGIN {printf "%.0f %.2f %.2f\n", b / 1048576 / m, fm / m, f / s}')
+  printf '%-9s %7.3fs %6s %7s %7.3fs %7s %8.1f MiB %8.1f MiB\n' "${names[$i]}" "$median" "$mibs" "$ratio" \
+    "$best" "($ratio_best)" \
     "$(awk -v k="${client_kib[$i]}" 'BEGIN {print k / 1024}')" \
     "$(awk -v k="${server_kib[$i]}" 'BEGIN {print k / 1024}')"
   if [ "$i" -ge 1 ] && [ "$i" -le 2 ]; then
