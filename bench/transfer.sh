@@ -51,6 +51,9 @@ start floor "$bin/examples/tcp_copy" recv 127.0.0.1:0 "$work/floor-copy.bin"
 start l07 "$bin/lesson07-server" --addr 127.0.0.1:0 --dir "$work/srv"
 
 names=(floor upload download)
+# Before each run, the row's previous copy is deleted (untimed), so every run writes into a
+# fresh file and none pays for freeing the last one (or needs room for two).
+clears=("$work/floor-copy.bin" "$work/srv/video.bin" "$work/dl/video.bin")
 cmds=(
   "$bin/examples/tcp_copy send $floor_addr $work/video.bin"
   "$bin/lesson07-client --addr $l07_addr upload $work/video.bin"
@@ -60,6 +63,7 @@ cmds=(
 if command -v python3 >/dev/null && [ "$bytes" -le $((1 << 30)) ]; then
   start py python3 bench/notes_upload.py server --addr 127.0.0.1:0 --dir "$work/py"
   names+=(python)
+  clears+=("$work/py/video.bin")
   cmds+=("python3 bench/notes_upload.py client --addr $py_addr $work/video.bin")
 fi
 ${cmds[1]} >/dev/null # the download row needs the file on the server
@@ -70,8 +74,7 @@ for ((r = 0; r < ROUNDS; r++)); do
   args=()
   for ((j = 0; j < ${#names[@]}; j++)); do
     i=$(((j + r) % ${#names[@]}))
-    # The notes' server appends ('ab'): start each run from no file, as the others do.
-    args+=(-n "${names[$i]}" --prepare "rm -f $work/py/video.bin" "${cmds[$i]}")
+    args+=(-n "${names[$i]}" --prepare "rm -f ${clears[$i]}" "${cmds[$i]}")
   done
   warmup=$((r == 0 ? 1 : 0))
   hyperfine -N --style none --warmup "$warmup" --runs 1 --export-csv "$work/round.csv" "${args[@]}"
