@@ -8,11 +8,12 @@ opened with 'ab'.
 Adapted so a script can run it, and nothing else:
 - address, file and target directory come from the command line (the notes hard-code a LAN
   IP, a Windows folder and pick a file by number from input());
-- the client uploads one file and exits; the header's file_name is the file's own name
-  (the notes hard-code one; bug 10 in the course-notes README), which changes no byte count;
-- the server prints `listening on IP:PORT` first (port 0 picks a free one), serves one
-  connection and exits when the client closes, instead of crashing on struct.unpack(b'')
-  (bug 11); a body loop that sees b'' stops instead of spinning forever;
+- the client uploads one file, half-closes and waits for the server's close, so its exit means
+  "stored"; the header's file_name is the file's own name (the notes hard-code one; bug 10 in
+  the course-notes README), which changes no byte count;
+- the server prints `listening on IP:PORT` first (port 0 picks a free one), and when a client
+  closes it closes that connection and accepts the next, instead of crashing on
+  struct.unpack(b'') (bug 11); a body loop that sees b'' stops instead of spinning forever;
 - the server writes into --dir, not the current directory.
 
     python3 bench/notes_upload.py server --addr 127.0.0.1:0 --dir /dev/shm/up
@@ -41,13 +42,19 @@ def server(addr, directory):
     ip, port = server.getsockname()[:2]
     print(f'listening on {ip}:{port}', flush=True)
 
-    sock, address = server.accept()
-    print(address, file=sys.stderr)
+    while True:
+        sock, address = server.accept()
+        print(address, file=sys.stderr)
+        serve(sock, directory)
+        sock.close()
+
+
+def serve(sock, directory):
     while True:
         # 1. the fixed 4-byte header length
         recv_first = sock.recv(4)
         if not recv_first:  # adapted: the client closed (the notes crash here)
-            break
+            return
         # 2. unpack it
         dict_length = struct.unpack('i', recv_first)[0]
         # 3. the dict header
@@ -64,12 +71,10 @@ def server(addr, directory):
             while recv_size < data_length:
                 data = sock.recv(1024)
                 if not data:  # adapted: the notes spin here forever
-                    break
+                    return
                 recv_size += len(data)
                 f.write(data)
         print(f'received {recv_size} bytes', file=sys.stderr)
-    sock.close()
-    server.close()
 
 
 def client(addr, movie_path):
@@ -89,13 +94,15 @@ def client(addr, movie_path):
     with open(movie_path, 'rb') as f:
         for line in f:
             client.send(line)
+    client.shutdown(socket.SHUT_WR)  # adapted: wait until the server has read everything
+    client.recv(1)
     client.close()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest='cmd', required=True)
-    s = sub.add_parser('server', help='receive one connection of uploads into --dir')
+    s = sub.add_parser('server', help='receive uploads into --dir, one connection after another')
     s.add_argument('--addr', default='127.0.0.1:0')
     s.add_argument('--dir', default='.')
     c = sub.add_parser('client', help='upload one file')

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{read_to_end, run, run_client, Server, SAFETY};
+use common::{random_bytes, read_to_end, run, run_client, Server, SAFETY};
 use serde_json::{json, Value};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_lesson07-server");
@@ -55,20 +55,6 @@ fn entries(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// Deterministic pseudo-random bytes (xorshift64*): incompressible, full of newline bytes.
-fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 fn xxh3_hex(bytes: &[u8]) -> String {

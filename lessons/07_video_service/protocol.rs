@@ -40,8 +40,8 @@ pub type Object = Map<String, Value>;
 /// loopback with a 512 MiB file (2 busy cores): 1 MiB moved 0.89-0.96x
 /// as fast as a plain 1 MiB copy without framing or digest, 256 KiB 0.86-0.98x, 128 KiB
 /// 0.80-0.88x, at about 4 MiB peak resident memory for client and server alike; 8 KiB
-/// 0.52-0.72x, 4 MiB no faster (the sweep in BENCHMARK.md, `bench/transfer.sh --sweep`). The buffer is
-/// allocated once per connection; pages a connection never fills are never touched.
+/// 0.52-0.72x, 4 MiB no faster (a sweep of buffer sizes with the benchmark in bench/). The buffer
+/// is allocated once per connection; pages a connection never fills are never touched.
 pub const CHUNK: usize = 1024 * 1024;
 
 /// The longest file name we accept, in bytes: the limit of most file systems (ext4, NTFS in

@@ -632,8 +632,9 @@ fn reply(sock: &mut Traced<TcpStream>, value: &Value) -> Result<(), Failure> {
 /// Sends `{"ok":false,"error":…}` and ends the connection without losing that reply.
 ///
 /// The client may still be sending (the body of a refused upload). Closing a socket with
-/// received bytes unread sends RST, and a client that receives RST may discard our reply
-/// before reading it (Windows does). So: send the reply, `shutdown(Write)` (a FIN after it:
+/// received bytes unread sends RST instead of FIN: Linux then drops whatever of our reply is
+/// still in our send buffer, and a Windows client that receives RST discards even the bytes it
+/// had already received. So: send the reply, `shutdown(Write)` (a FIN after it:
 /// "nothing more from us"), then read and discard what still arrives, for at most [`LINGER`],
 /// before closing. The discarding reads are not traced (there could be thousands).
 fn refuse(sock: &mut Traced<TcpStream>, msg: &str) {

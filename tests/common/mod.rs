@@ -214,6 +214,21 @@ fn drain(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
     buf
 }
 
+/// Deterministic pseudo-random bytes (xorshift64*): incompressible, full of newline bytes, so
+/// a file split at its newlines (the notes' `for line in f`) would show.
+pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 /// CPU time (user + system) the process has used, in clock ticks, from `/proc/PID/stat`.
 #[cfg(target_os = "linux")]
 pub fn cpu_ticks(pid: u32) -> u64 {

@@ -1,0 +1,317 @@
+//! Lesson 05: the notes' section 4 upload, fixed. The real binaries on port 0; raw sockets
+//! where a test plays the notes' Python client or a misbehaving one.
+//!
+//! The server prints `stored "NAME": N bytes` only after the file is renamed into place, and
+//! `dropped: …` only after a partial file is deleted, so every test waits for the line that
+//! says what it asserts, then looks at the disk. Each server's `--dir` is one level below a
+//! scratch directory, so "nothing written outside" is checked by listing the scratch.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{random_bytes, run, run_client, Server};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_lesson05-server");
+const CLIENT: &str = env!("CARGO_BIN_EXE_lesson05-client");
+
+/// A scratch directory under `target/tmp` with the server's `--dir` inside; removed on drop.
+struct Scratch {
+    root: PathBuf,
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new(label: &str) -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("lesson05-{label}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        let dir = root.join("videos");
+        Scratch { root, dir }
+    }
+
+    /// Starts a server storing into `dir` (which it creates).
+    fn server(&self, extra: &[&str]) -> Server {
+        let mut args = vec!["--dir", self.dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Server::start(SERVER, &args)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Every entry of `dir`, hidden ones included, sorted.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The notes' header for the notes' own hard-coded name, as Python 3 prints it:
+/// `json.dumps({'file_name': '波多野老师合集.mp4', 'desc': '这是非常重要的数据',
+/// 'size': 100000, 'info': '视频很提神醒脑!'})`, 200 bytes, so `struct.pack('i', 200)` is `c8000000`.
+const NOTES_HEADER: &str = r#"{"file_name": "\u6ce2\u591a\u91ce\u8001\u5e08\u5408\u96c6.mp4", "desc": "\u8fd9\u662f\u975e\u5e38\u91cd\u8981\u7684\u6570\u636e", "size": 100000, "info": "\u89c6\u9891\u5f88\u63d0\u795e\u9192\u8111!"}"#;
+
+/// `json.dumps(data_dict)` for any name and size: Python's separators, non-ASCII as `\uXXXX`.
+fn python_json(name: &str, size: usize) -> String {
+    let escape = |s: &str| -> String {
+        let mut out = String::new();
+        for unit in s.encode_utf16() {
+            match unit {
+                0x20..=0x7e if unit != 0x22 && unit != 0x5c => out.push(unit as u8 as char),
+                _ => out.push_str(&format!("\\u{unit:04x}")),
+            }
+        }
+        out
+    };
+    format!(
+        "{{\"file_name\": \"{}\", \"desc\": \"{}\", \"size\": {size}, \"info\": \"{}\"}}",
+        escape(name),
+        escape("这是非常重要的数据"),
+        escape("视频很提神醒脑!")
+    )
+}
+
+/// `struct.pack('i', len(data_json))`, then `data_json.encode('utf8')`.
+fn frame(json: &str) -> Vec<u8> {
+    let mut out = (json.len() as i32).to_le_bytes().to_vec();
+    out.extend_from_slice(json.as_bytes());
+    out
+}
+
+/// One upload exactly as the notes' client sends it: header, then `for line in f: send(line)`.
+fn notes_upload(sock: &mut TcpStream, name: &str, data: &[u8]) {
+    sock.write_all(&frame(&python_json(name, data.len())))
+        .unwrap();
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        sock.write_all(line).unwrap();
+    }
+}
+
+/// After whatever a test did, the server still serves a fresh client.
+fn serves_the_next_client(server: &Server, dir: &Path) {
+    let data = random_bytes(99, 500);
+    let mut sock = server.connect();
+    notes_upload(&mut sock, "next.bin", &data);
+    drop(sock);
+    server.wait_for_log("stored \"next.bin\": 500 bytes");
+    assert_eq!(fs::read(dir.join("next.bin")).unwrap(), data);
+}
+
+#[test]
+fn the_notes_python_client_bytes_two_uploads_on_one_connection_are_stored_intact() {
+    let s = Scratch::new("notes");
+    let server = s.server(&[]);
+    let first = random_bytes(1, 100_000);
+    let second = random_bytes(2, 70_000);
+    // The notes' exact header bytes, so the helper below is checked against Python once.
+    assert_eq!(python_json("波多野老师合集.mp4", 100_000), NOTES_HEADER);
+    assert_eq!(frame(NOTES_HEADER)[..4], [0xc8, 0, 0, 0]);
+
+    let mut sock = server.connect();
+    notes_upload(&mut sock, "波多野老师合集.mp4", &first);
+    notes_upload(&mut sock, "01 后期课程安排.mp4", &second);
+    drop(sock);
+
+    server.wait_for_log("closed the connection");
+    let log = server.stdout();
+    assert!(
+        log.contains("stored \"波多野老师合集.mp4\": 100000 bytes"),
+        "{log}"
+    );
+    assert!(
+        log.contains("stored \"01 后期课程安排.mp4\": 70000 bytes"),
+        "{log}"
+    );
+    assert_eq!(fs::read(s.dir.join("波多野老师合集.mp4")).unwrap(), first);
+    assert_eq!(fs::read(s.dir.join("01 后期课程安排.mp4")).unwrap(), second);
+    assert_eq!(
+        entries(&s.dir),
+        ["01 后期课程安排.mp4", "波多野老师合集.mp4"]
+    );
+    serves_the_next_client(&server, &s.dir);
+}
+
+#[test]
+fn a_reupload_replaces_the_file_instead_of_appending() {
+    let s = Scratch::new("replace");
+    let server = s.server(&[]);
+    let old = random_bytes(3, 50_000);
+    let new = random_bytes(4, 30_000);
+    let mut sock = server.connect();
+    notes_upload(&mut sock, "a.mp4", &old);
+    notes_upload(&mut sock, "a.mp4", &new);
+    server.wait_for_count("stored \"a.mp4\"", 2);
+    // The notes' 'ab' would leave 80,000 bytes: the old file with the new one glued on.
+    assert_eq!(fs::read(s.dir.join("a.mp4")).unwrap(), new);
+    assert_eq!(entries(&s.dir), ["a.mp4"]);
+}
+
+#[test]
+fn dot_dot_absolute_and_hidden_names_are_never_written() {
+    let s = Scratch::new("names");
+    let server = s.server(&[]);
+    let absolute = s.root.join("abs.mp4");
+    let bad = [
+        "../x.mp4",
+        absolute.to_str().unwrap(),
+        "sub/x.mp4",
+        "..\\x.mp4",
+        "..",
+        ".hidden",
+        "C:x.mp4",
+        "a\nb.mp4",
+        "",
+    ];
+    for (i, name) in bad.iter().enumerate() {
+        let mut sock = server.connect();
+        // The server drops us after the header, maybe while the body is still on its way.
+        sock.write_all(&frame(&python_json(name, 3))).unwrap();
+        let _ = sock.write_all(b"pwn");
+        server.wait_for_count("is not a bare file name; nothing written", i + 1);
+    }
+    assert_eq!(entries(&s.root), ["videos"]);
+    assert_eq!(entries(&s.dir), Vec::<String>::new());
+    serves_the_next_client(&server, &s.dir);
+}
+
+#[test]
+fn a_client_leaving_mid_file_leaves_nothing() {
+    let s = Scratch::new("midfile");
+    let server = s.server(&[]);
+    let mut sock = server.connect();
+    sock.write_all(&frame(&python_json("half.mp4", 100_000)))
+        .unwrap();
+    sock.write_all(&random_bytes(5, 40_000)).unwrap();
+    sock.shutdown(Shutdown::Write).unwrap();
+    // The notes' loop would spin on b'' forever; here the upload ends and its file goes.
+    server.wait_for_log(
+        "dropped: \"half.mp4\" not stored, partial file deleted: \
+         the client left after 40000 of 100000 bytes",
+    );
+    assert_eq!(entries(&s.dir), Vec::<String>::new());
+    serves_the_next_client(&server, &s.dir);
+}
+
+#[test]
+fn a_bad_header_length_is_refused_before_allocating() {
+    let s = Scratch::new("length");
+    let server = s.server(&[]);
+    let cases: [(i32, &str); 3] = [
+        (-1, "dropped: negative length -1 in header"),
+        // 2 GiB announced and never sent: refused at once, nothing allocated or awaited.
+        (
+            i32::MAX,
+            "dropped: length 2147483647 in header is over the limit of 65536 bytes",
+        ),
+        (
+            65_537,
+            "dropped: length 65537 in header is over the limit of 65536 bytes",
+        ),
+    ];
+    for (len, line) in cases {
+        let mut sock = server.connect();
+        sock.write_all(&len.to_le_bytes()).unwrap();
+        server.wait_for_log(line);
+        // The server closed its end: we read end of stream, not a reply.
+        assert_eq!(sock.read(&mut [0u8; 16]).unwrap(), 0);
+    }
+    serves_the_next_client(&server, &s.dir);
+}
+
+#[test]
+fn a_header_that_is_not_the_notes_dict_ends_that_connection_only() {
+    let s = Scratch::new("json");
+    let server = s.server(&[]);
+    for (i, json) in [
+        "{not json",
+        r#"{"file_name": "a.mp4"}"#,
+        r#"{"file_name": "a.mp4", "size": -1}"#,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut sock = server.connect();
+        sock.write_all(&frame(json)).unwrap();
+        server.wait_for_count("dropped: bad JSON header", i + 1);
+    }
+    assert_eq!(entries(&s.dir), Vec::<String>::new());
+    serves_the_next_client(&server, &s.dir);
+}
+
+#[test]
+fn a_clean_end_between_uploads_ends_the_connection_not_the_server() {
+    let s = Scratch::new("eof");
+    let server = s.server(&[]);
+    // Connect and leave without a byte: the notes' struct.unpack(b'') crashed here.
+    drop(server.connect());
+    server.wait_for_log("closed the connection");
+    serves_the_next_client(&server, &s.dir);
+}
+
+#[test]
+fn an_upload_over_max_size_is_refused_before_any_byte_is_written() {
+    let s = Scratch::new("maxsize");
+    let server = s.server(&["--max-size", "1000"]);
+    let mut sock = server.connect();
+    sock.write_all(&frame(&python_json("big.mp4", 1001)))
+        .unwrap();
+    server.wait_for_log("dropped: 1001 bytes is over --max-size 1000");
+    assert_eq!(entries(&s.dir), Vec::<String>::new());
+    serves_the_next_client(&server, &s.dir);
+}
+
+#[test]
+fn the_client_uploads_the_numbers_typed_with_the_files_real_names() {
+    let s = Scratch::new("client");
+    let server = s.server(&[]);
+    let src = s.root.join("src");
+    fs::create_dir_all(src.join("a folder")).unwrap();
+    let big = random_bytes(6, 300_000);
+    let small = random_bytes(7, 1_000);
+    fs::write(src.join("a.bin"), &big).unwrap();
+    fs::write(src.join("视频 1.mp4"), &small).unwrap();
+
+    let addr = server.addr.to_string();
+    let args = ["--addr", addr.as_str(), "--dir", src.to_str().unwrap()];
+    let out = run_client(CLIENT, &args, "2\n1\n9\nabc\n".as_bytes());
+    assert!(out.status.success(), "{out:?}");
+    let menu = "1 a.bin\n2 视频 1.mp4\n";
+    let expected = format!(
+        "{menu}视频 1.mp4\nsent \"视频 1.mp4\": 1000 bytes\n\
+         {menu}a.bin\nsent \"a.bin\": 300000 bytes\n\
+         {menu}\"9\" is not a number from 1 to 2\n\
+         {menu}\"abc\" is not a number from 1 to 2\n{menu}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+
+    server.wait_for_log("closed the connection");
+    assert_eq!(fs::read(s.dir.join("视频 1.mp4")).unwrap(), small);
+    assert_eq!(fs::read(s.dir.join("a.bin")).unwrap(), big);
+}
+
+#[test]
+fn help_works_and_bad_arguments_exit_2() {
+    for bin in [SERVER, CLIENT] {
+        let help = run(bin, &["--help"]);
+        assert_eq!(help.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&help.stdout).contains("--dir"));
+        let bad = run(bin, &["--addr", "nowhere"]);
+        assert_eq!(bad.status.code(), Some(2));
+        assert_eq!(String::from_utf8_lossy(&bad.stderr).lines().count(), 1);
+    }
+}
