@@ -28,3 +28,14 @@ pub fn announce(addr: SocketAddr) -> io::Result<()> {
     writeln!(out, "listening on {addr}")?;
     out.flush()
 }
+
+/// Whether `e` is a read or write timeout set with `set_read_timeout`/`set_write_timeout`
+/// running out. The same event has two names: Unix reports it as `WouldBlock` (EAGAIN), Windows
+/// as `TimedOut` (WSAETIMEDOUT); std's documentation of `set_read_timeout` says so. The kit's
+/// sockets are all blocking, so `WouldBlock` cannot mean anything else here.
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
