@@ -339,7 +339,9 @@ fn junk_from_a_third_socket_does_not_extend_the_wait() {
         let sender = udp();
         let stop = Instant::now() + Duration::from_secs(10);
         while Instant::now() < stop && !done.load(Ordering::SeqCst) {
-            sender.send_to(b"junk", client).unwrap();
+            // Errors do not matter: the client may be gone already (Windows then reports
+            // the "port unreachable" that came back).
+            let _ = sender.send_to(b"junk", client);
             std::thread::sleep(Duration::from_millis(200));
         }
         // Whether the client had given up while the junk was still coming.

@@ -78,8 +78,8 @@ pub fn refuse_remote(addr: SocketAddr, limits: &Limits) {
 /// and more header lines; a `fetch()` with a `text/plain` body sends a POST with any text as
 /// its body. The shell would run every line of it: `GET /`, then `touch ./pwned`. This is the
 /// cross-protocol attack Redis 3.2.7 closed by dropping connections that send `POST` or
-/// `Host:`. (Browsers refuse some ports, and newer ones ask before a public page may reach
-/// loopback, but not every browser, and 8080 is not one of those ports.)
+/// `Host:`. (Browsers refuse a list of ports, 8080 not among them, and some recent versions
+/// ask the user before a public page may reach loopback; not every browser or version does.)
 ///
 /// What gives such a request away (see [`not_a_command`]):
 /// - a line break. The notes' clients send one `input().strip()` line per command, ours one
