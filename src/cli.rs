@@ -11,8 +11,8 @@ use clap::Parser;
 /// The notes' address: their code binds port 8080 (on a LAN IP; we default to loopback).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 
-/// `--addr` and `--trace`, flattened into every binary's options. `global`: a binary with
-/// subcommands (lesson 07's client) takes them before or after the subcommand.
+/// `--addr`, `--trace` and `--hex`, flattened into every binary's options. `global`: a binary
+/// with subcommands (lesson 07's client) takes them before or after the subcommand.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
     /// Address to listen on (servers) or connect to (clients); a server given port 0 picks a free one
@@ -20,8 +20,23 @@ pub struct Common {
     pub addr: SocketAddr,
 
     /// Show every socket read/write on stderr with its byte count and a preview
-    #[arg(long, global = true)]
+    // `--hex` alone turns it on too: asking for the bytes means asking for the trace.
+    #[arg(long, global = true, default_value_if("hex", "true", Some("true")))]
     pub trace: bool,
+
+    /// Like --trace, and show the first 32 bytes of each read/write in hex under it
+    // The parser tells `wire` (lessons pass only `trace` to their `Traced` sockets).
+    #[arg(long, global = true, action = clap::ArgAction::SetTrue, value_parser = hex_flag)]
+    pub hex: bool,
+}
+
+/// `--hex`: parses the flag's value and switches `wire`'s hex line on when it is set.
+fn hex_flag(text: &str) -> Result<bool, String> {
+    let on = text == "true";
+    if on {
+        crate::wire::set_hex(true);
+    }
+    Ok(on)
 }
 
 /// Resolves `HOST:PORT` (`127.0.0.1:8080`, `[::1]:8080`, `localhost:8080`) to one address.

@@ -7,12 +7,17 @@
 //! - [`cli`]: the `--addr` / `--trace` options and "bad arguments exit 2 with a one-line reason";
 //! - [`announce`]: the `listening on IP:PORT` line tests and learners wait for;
 //! - [`input`]: input lines from stdin, with the notes' `>>>:` prompt only on a terminal;
-//! - [`wire`]: `--trace`, a wrapper that shows every `read`/`write` on the socket;
-//! - [`console`]: decoding command output that may be UTF-8 or GBK (Chinese Windows).
+//! - [`wire`]: `--trace` and `--hex`, a wrapper that shows every `read`/`write` on the socket;
+//! - [`picture`]: the wire pictures in the lessons' READMEs, drawn from real runs (not used by
+//!   any lesson binary);
+//! - [`console`]: decoding command output that may be UTF-8 or GBK (Chinese Windows);
+//! - [`is_timeout`]: whether a socket call failed because its timeout ran out, on every
+//!   platform.
 
 pub mod cli;
 pub mod console;
 pub mod input;
+pub mod picture;
 pub mod wire;
 
 use std::io::{self, Write};

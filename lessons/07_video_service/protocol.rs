@@ -22,10 +22,13 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
+use socket_lessons::wire::Traced;
 
 use crate::framing;
 
@@ -34,7 +37,7 @@ pub type Object = Map<String, Value>;
 
 /// How many bytes one `read`/`write` of a file body moves. The notes' `recv(1024)` makes a
 /// system call (and, in Python, an object) per KiB; std's `io::copy` uses 8 KiB. Measured over
-/// loopback with a 512 MiB file (the issue 5 benchmark, 2 busy cores): 1 MiB moved 0.89-0.96x
+/// loopback with a 512 MiB file (2 busy cores): 1 MiB moved 0.89-0.96x
 /// as fast as a plain 1 MiB copy without framing or digest, 256 KiB 0.86-0.98x, 128 KiB
 /// 0.80-0.88x, at about 4 MiB peak resident memory for client and server alike; 8 KiB
 /// 0.52-0.72x, 4 MiB no faster (the sweep in BENCHMARK.md, `bench/transfer.sh --sweep`). The buffer is
@@ -44,77 +47,6 @@ pub const CHUNK: usize = 1024 * 1024;
 /// The longest file name we accept, in bytes: the limit of most file systems (ext4, NTFS in
 /// UTF-16 units, APFS).
 pub const MAX_NAME_BYTES: usize = 255;
-
-/// Checks that `name` is a bare file name that stays inside the directory it is joined to.
-///
-/// The notes' server opens whatever `file_name` says: `../../.bashrc` or `/etc/passwd` would be
-/// written where the client chose (bug 11). A bare name has no separator, so joining it to a
-/// directory can only name an entry of that directory. Names starting with `.` are refused too:
-/// that covers `.` and `..`, keeps hidden files hidden, and reserves the `.upload-…` and
-/// `.download-…` temporary names, so a real name can never collide with one.
-pub fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("empty file name".into());
-    }
-    if name.len() > MAX_NAME_BYTES {
-        return Err(format!(
-            "file name of {} bytes is over the limit of {MAX_NAME_BYTES}",
-            name.len()
-        ));
-    }
-    if name.starts_with('.') {
-        return Err(format!(
-            "file name {name:?} starts with '.' (., .., hidden and temporary files are refused)"
-        ));
-    }
-    // Both separators on every platform: `\` is a separator on Windows, and a server on Linux
-    // may hand the file to a Windows client later.
-    if let Some(c) = name.chars().find(|&c| c == '/' || c == '\\') {
-        return Err(format!(
-            "file name {name:?} contains a path separator {c:?}"
-        ));
-    }
-    // NUL ends a C string (the OS would see a shorter name); other control characters (a
-    // newline, an escape sequence) make names that mislead in listings and logs.
-    if name.chars().any(char::is_control) {
-        return Err(format!("file name {name:?} contains a control character"));
-    }
-    windows_only_rules(name)
-}
-
-/// What Windows adds: `C:x` names a drive-relative path, `x:y` an alternate data stream of `x`,
-/// `CON` or `nul.txt` a device, and a trailing dot or space is silently dropped (so `a.` would
-/// overwrite `a`). Refused on Windows only: on Linux and macOS these are ordinary names.
-#[cfg(windows)]
-fn windows_only_rules(name: &str) -> Result<(), String> {
-    if let Some(c) = name.chars().find(|c| "<>:\"|?*".contains(*c)) {
-        return Err(format!(
-            "file name {name:?} contains {c:?}, which Windows does not allow"
-        ));
-    }
-    if name.ends_with('.') || name.ends_with(' ') {
-        return Err(format!("file name {name:?} ends with a dot or a space"));
-    }
-    let stem = name
-        .split('.')
-        .next()
-        .unwrap_or("")
-        .trim_end()
-        .to_ascii_uppercase();
-    let reserved = ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"];
-    let numbered = (stem.starts_with("COM") || stem.starts_with("LPT"))
-        && stem.len() == 4
-        && stem.as_bytes()[3].is_ascii_digit();
-    if reserved.contains(&stem.as_str()) || numbered {
-        return Err(format!("file name {name:?} is a Windows device name"));
-    }
-    Ok(())
-}
-
-#[cfg(not(windows))]
-fn windows_only_rules(_name: &str) -> Result<(), String> {
-    Ok(())
-}
 
 /// Sends one JSON object as one frame. A reply we build ourselves is always far below the
 /// 64 KiB frame cap; if one were not, this is an error rather than a frame the peer refuses.
@@ -167,7 +99,10 @@ pub fn recv_json(r: &mut impl Read) -> io::Result<Option<Object>> {
 pub fn get_str<'a>(obj: &'a Object, key: &str) -> Result<&'a str, String> {
     match obj.get(key) {
         Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(format!("{key:?} must be a string, got {other}")),
+        Some(other) => Err(format!(
+            "{key:?} must be a string, got {}",
+            printable(&other.to_string())
+        )),
         None => Err(format!("missing key {key:?}")),
     }
 }
@@ -175,9 +110,10 @@ pub fn get_str<'a>(obj: &'a Object, key: &str) -> Result<&'a str, String> {
 /// `obj[key]` as a non-negative integer (a byte count); a clear message otherwise.
 pub fn get_size(obj: &Object, key: &str) -> Result<u64, String> {
     match obj.get(key) {
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| format!("{key:?} must be a non-negative integer, got {v}")),
+        Some(v) => v.as_u64().ok_or_else(|| {
+            let v = printable(&v.to_string()).into_owned();
+            format!("{key:?} must be a non-negative integer, got {v}")
+        }),
         None => Err(format!("missing key {key:?}")),
     }
 }
@@ -187,15 +123,150 @@ pub fn error_reply(message: &str) -> Value {
     serde_json::json!({ "ok": false, "error": message })
 }
 
-/// An XXH3-128 digest as 32 lowercase hex digits, as `xxhsum -H2` prints it.
-pub fn hex(digest: u128) -> String {
-    format!("{digest:032x}")
+/// Checks that `name` is a bare file name that stays inside the directory it is joined to,
+/// and that shows as what it is.
+///
+/// The notes' server opens whatever `file_name` says: `../../.bashrc` or `/etc/passwd` would be
+/// written where the client chose (bug 11). A bare name has no separator, so joining it to a
+/// directory can only name an entry of that directory. Names starting with `.` are refused too:
+/// that covers `.` and `..`, keeps hidden files hidden, and reserves the `.upload-…` and
+/// `.download-…` temporary names, so a real name can never collide with one.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("empty file name".into());
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(format!(
+            "file name of {} bytes is over the limit of {MAX_NAME_BYTES}",
+            name.len()
+        ));
+    }
+    if name.starts_with('.') {
+        return Err(format!(
+            "file name {name:?} starts with '.' (., .., hidden and temporary files are refused)"
+        ));
+    }
+    // Both separators on every platform: `\` is a separator on Windows, and a server on Linux
+    // may hand the file to a Windows client later.
+    if let Some(c) = name.chars().find(|&c| c == '/' || c == '\\') {
+        return Err(format!(
+            "file name {name:?} contains a path separator {c:?}"
+        ));
+    }
+    // A NUL cannot be in a path at all (std refuses to open one, with InvalidInput); other
+    // control characters (a newline, an escape sequence) make names that mislead in listings
+    // and logs, or rewrite the terminal that prints them.
+    if name.chars().any(char::is_control) {
+        return Err(format!("file name {name:?} contains a control character"));
+    }
+    look_alike_rules(name)?;
+    windows_rules(name)
 }
 
-/// Whether an I/O error is a read or write timeout (`set_read_timeout`): Unix reports
-/// `WouldBlock`, Windows `TimedOut`.
-pub fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+/// Names that look like another name. Two rules:
+///
+/// - Unicode format and separator characters (general categories Cf, Zl, Zp) are invisible or
+///   reorder what is shown: `invoice\u{202e}fdp.exe` shows as `invoiceexe.pdf` (a right-to-left
+///   override: the Trojan Source class of attack, CVE-2021-42574); a zero-width space or a BOM
+///   makes a second `a.mp4`; U+2028 breaks a line. No real file name needs them: refused.
+/// - `café` can be written two ways: `é` as one character (NFC, what keyboards type) or as `e`
+///   plus a combining accent (NFD, what macOS's old HFS+ stored). Both show as `café.mp4`, yet
+///   they are two different files. We refuse names that are not NFC rather than normalise them
+///   silently: the name stored is always byte for byte the name the client sent and will ask
+///   for again, and two twins can never both exist. Our client converts a name to NFC before
+///   uploading, so a file named on a Mac still goes up.
+fn look_alike_rules(name: &str) -> Result<(), String> {
+    if let Some(c) = name.chars().find(|&c| is_format_or_separator(c)) {
+        return Err(format!(
+            "file name {name:?} contains the invisible character U+{:04X} (Unicode format or \
+             line/paragraph separator: it would make the name show as something else)",
+            c as u32
+        ));
+    }
+    if !unicode_normalization::is_nfc(name) {
+        return Err(format!(
+            "file name {name:?} is not in Unicode NFC form (an accent written as a separate \
+             character): it would show the same as another name"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `c` is in Unicode's general category Cf (format), Zl (line separator) or Zp
+/// (paragraph separator). std has no general-category API, and these 21 ranges are all of it
+/// (Unicode 15.1; generated with Python's `unicodedata.category`).
+pub fn is_format_or_separator(c: char) -> bool {
+    const RANGES: [(char, char); 21] = [
+        ('\u{00ad}', '\u{00ad}'), // soft hyphen
+        ('\u{0600}', '\u{0605}'), // Arabic number signs
+        ('\u{061c}', '\u{061c}'), // Arabic letter mark
+        ('\u{06dd}', '\u{06dd}'),
+        ('\u{070f}', '\u{070f}'),
+        ('\u{0890}', '\u{0891}'),
+        ('\u{08e2}', '\u{08e2}'),
+        ('\u{180e}', '\u{180e}'), // Mongolian vowel separator
+        ('\u{200b}', '\u{200f}'), // zero-width space, joiners, LRM, RLM
+        ('\u{2028}', '\u{202e}'), // line and paragraph separators (Zl, Zp), bidi embeddings, overrides
+        ('\u{2060}', '\u{2064}'), // word joiner, invisible operators
+        ('\u{2066}', '\u{206f}'), // bidi isolates, deprecated format characters
+        ('\u{feff}', '\u{feff}'), // BOM, zero-width no-break space
+        ('\u{fff9}', '\u{fffb}'), // interlinear annotation
+        ('\u{110bd}', '\u{110bd}'),
+        ('\u{110cd}', '\u{110cd}'),
+        ('\u{13430}', '\u{1343f}'), // Egyptian hieroglyph format controls
+        ('\u{1bca0}', '\u{1bca3}'), // shorthand format controls
+        ('\u{1d173}', '\u{1d17a}'), // musical symbol format controls
+        ('\u{e0001}', '\u{e0001}'), // language tag
+        ('\u{e0020}', '\u{e007f}'), // tag characters
+    ];
+    RANGES.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
+}
+
+/// What Windows adds: `C:x` names a drive-relative path, `x:y` an alternate data stream of `x`,
+/// `CON` or `nul.txt` a device, and a trailing dot or space is silently dropped (so `a.` would
+/// overwrite `a`). Refused on Windows only: on Linux and macOS these are ordinary names.
+fn windows_rules(name: &str) -> Result<(), String> {
+    if !cfg!(windows) {
+        return Ok(());
+    }
+    if let Some(c) = name.chars().find(|c| "<>:\"|?*".contains(*c)) {
+        return Err(format!(
+            "file name {name:?} contains {c:?}, which Windows does not allow"
+        ));
+    }
+    if name.ends_with('.') || name.ends_with(' ') {
+        return Err(format!("file name {name:?} ends with a dot or a space"));
+    }
+    if is_windows_device_name(name) {
+        return Err(format!("file name {name:?} is a Windows device name"));
+    }
+    Ok(())
+}
+
+/// `CON`, `nul.txt`, `com1.mp4`, `LPT²`: names Windows opens as a device, whatever follows the
+/// first dot. The superscript digits ¹ ² ³ count as digits there too (Microsoft's "Naming
+/// Files" page lists `COM¹`, `COM²`, `COM³`, `LPT¹`, `LPT²`, `LPT³`).
+pub fn is_windows_device_name(name: &str) -> bool {
+    let stem = name
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_end()
+        .to_ascii_uppercase();
+    if ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"].contains(&stem.as_str()) {
+        return true;
+    }
+    let Some(number) = stem
+        .strip_prefix("COM")
+        .or_else(|| stem.strip_prefix("LPT"))
+    else {
+        return false;
+    };
+    let mut chars = number.chars();
+    matches!(
+        (chars.next(), chars.next()),
+        (Some('0'..='9' | '¹' | '²' | '³'), None)
+    )
 }
 
 /// A temporary file inside the destination directory, deleted when dropped unless
@@ -266,6 +337,184 @@ impl Drop for TempFile {
     }
 }
 
+// ---- The machinery: escaping for print, timeouts, the body's pace ----
+
+/// An XXH3-128 digest as 32 lowercase hex digits, as `xxhsum -H2` prints it.
+pub fn hex(digest: u128) -> String {
+    format!("{digest:032x}")
+}
+
+/// Whether an I/O error is a read or write timeout (`set_read_timeout`): Unix reports
+/// `WouldBlock`, Windows `TimedOut`.
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// `text` as it may be printed on a terminal or in a log: every control, format or separator
+/// character written out as `\u{1b}`, the rest as is (`no such file: 后期.mp4` stays readable).
+/// Whatever a peer sends (a server's error message, a digest, a whole reply) goes through here
+/// before it is printed: raw, `\x1b[2J` clears the reader's screen and `\x1b]0;…\x07` retitles
+/// their window (OpenSSH's scp printed such strings raw: CVE-2019-6109).
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let harmful = |c: char| c.is_control() || is_format_or_separator(c);
+    if !text.chars().any(harmful) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if harmful(c) {
+                format!("\\u{{{:x}}}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// A floor under a body's transfer rate, checked window by window, plus the idle timeout.
+///
+/// A timeout per `read` or `write` (the idle timeout) stops a silent peer, not a slow one: a
+/// peer that moves one byte every few seconds never lets a single call wait that long, and
+/// holds a thread and a `--max-clients` slot for as long as it likes (slowloris). So every
+/// `window` we count the bytes moved: under `min_rate × window`, the transfer is given up.
+/// Apache's `mod_reqtimeout` does the same with `MinRate`. `min_rate` 0 turns the floor off.
+///
+/// A single call waits at most one window (or the idle timeout, if shorter): a call that waited
+/// that long moved nothing in a whole window, which is under any floor. A timed-out call is
+/// never retried: on Windows a socket whose send timed out is in an undefined state.
+pub struct Pace {
+    idle: Duration,
+    min_rate: u64,
+    window: Duration,
+    window_start: Instant,
+    bytes_in_window: u64,
+    /// Whether the socket's timeout is already set to `wait_limit()`.
+    armed: bool,
+}
+
+impl Pace {
+    /// A new pace whose first window starts now: make it right before the body.
+    pub fn new(idle: Duration, min_rate: u64, window: Duration) -> Pace {
+        Pace {
+            idle,
+            min_rate,
+            window,
+            window_start: Instant::now(),
+            bytes_in_window: 0,
+            armed: false,
+        }
+    }
+
+    /// How long one `read` or `write` of the body may wait.
+    fn wait_limit(&self) -> Duration {
+        if self.window_bounds_wait() {
+            self.window
+        } else {
+            self.idle
+        }
+    }
+
+    /// Whether one wait ends at a window rather than at the idle timeout (the floor itself is
+    /// checked at every window's end either way, unless it is off).
+    fn window_bounds_wait(&self) -> bool {
+        self.min_rate > 0 && self.window < self.idle
+    }
+
+    fn too_slow(&self, bytes: u64, secs: u64) -> io::Error {
+        io::Error::new(
+            ErrorKind::TimedOut,
+            format!(
+                "too slow: {bytes} bytes in {secs} s, under the floor of {} bytes/s",
+                self.min_rate
+            ),
+        )
+    }
+
+    /// Counts `n` bytes just moved. At the end of a window, checks the floor.
+    fn progress(&mut self, n: u64) -> io::Result<()> {
+        self.bytes_in_window += n;
+        let elapsed = self.window_start.elapsed();
+        if self.min_rate > 0 && elapsed >= self.window {
+            let floor = self.min_rate.saturating_mul(self.window.as_secs().max(1));
+            if self.bytes_in_window < floor {
+                return Err(self.too_slow(self.bytes_in_window, elapsed.as_secs()));
+            }
+            self.window_start = Instant::now();
+            self.bytes_in_window = 0;
+        }
+        Ok(())
+    }
+
+    /// The error for a call that waited [`Pace::wait_limit`] and moved nothing.
+    fn stalled(&self) -> io::Error {
+        if self.window_bounds_wait() {
+            self.too_slow(0, self.window.as_secs())
+        } else {
+            let secs = self.idle.as_secs();
+            io::Error::new(ErrorKind::TimedOut, format!("idle for {secs} s"))
+        }
+    }
+
+    /// After the body: reads and writes wait the plain idle timeout again.
+    pub fn done(self, sock: &Traced<TcpStream>) -> io::Result<()> {
+        sock.get_ref().set_read_timeout(Some(self.idle))?;
+        sock.get_ref().set_write_timeout(Some(self.idle))
+    }
+}
+
+/// One `read` of a body, held to `pace`. `Ok(0)` is end of stream, as for any read; a peer
+/// too slow or silent is a `TimedOut` error whose message says which.
+pub fn read_paced(
+    sock: &mut Traced<TcpStream>,
+    buf: &mut [u8],
+    pace: &mut Pace,
+) -> io::Result<usize> {
+    if !pace.armed {
+        sock.get_ref().set_read_timeout(Some(pace.wait_limit()))?;
+        pace.armed = true;
+    }
+    loop {
+        match sock.read(buf) {
+            Ok(n) => {
+                pace.progress(n as u64)?;
+                return Ok(n);
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if is_timeout(&e) => return Err(pace.stalled()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `write_all` of a body, held to `pace`: a peer that takes our bytes too slowly, or not at
+/// all, is a `TimedOut` error whose message says which.
+pub fn write_all_paced(
+    sock: &mut Traced<TcpStream>,
+    mut buf: &[u8],
+    pace: &mut Pace,
+) -> io::Result<()> {
+    if !pace.armed {
+        sock.get_ref().set_write_timeout(Some(pace.wait_limit()))?;
+        pace.armed = true;
+    }
+    while !buf.is_empty() {
+        // A write that times out after taking part of `buf` returns that part (Linux, macOS):
+        // it is counted, and the floor decides.
+        match sock.write(buf) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                buf = &buf[n..];
+                pace.progress(n as u64)?;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if is_timeout(&e) => return Err(pace.stalled()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +556,56 @@ mod tests {
         ] {
             assert!(check_name(name).is_err(), "{name:?}");
         }
+    }
+
+    #[test]
+    fn names_that_show_as_another_name_are_refused() {
+        for name in [
+            "invoice\u{202e}fdp.exe", // right-to-left override: shows as "invoiceexe.pdf"
+            "a\u{200b}.mp4",          // zero-width space
+            "\u{feff}a.mp4",          // BOM
+            "a\u{2028}b.mp4",         // line separator (Zl)
+            "a\u{2029}b.mp4",         // paragraph separator (Zp)
+            "a\u{2066}b.mp4",         // left-to-right isolate
+            "a\u{e0041}.mp4",         // tag character
+            "cafe\u{301}.mp4",        // NFD: e + combining acute, the twin of "café.mp4"
+            "a\u{9b}2J.mp4",          // C1 control: CSI on some terminals
+        ] {
+            assert!(check_name(name).is_err(), "{name:?}");
+        }
+        assert_eq!(check_name("café.mp4"), Ok(())); // NFC
+        assert_eq!(check_name("한국어.mp4"), Ok(())); // precomposed Hangul is NFC
+    }
+
+    #[test]
+    fn windows_device_names_include_superscript_digits() {
+        for name in [
+            "CON",
+            "nul.txt",
+            "com1.mp4",
+            "LPT9",
+            "COM0",
+            "COM¹",
+            "com².mp4",
+            "LPT³",
+            "lpt¹.x",
+            "AUX .mp4",
+        ] {
+            assert!(is_windows_device_name(name), "{name:?}");
+        }
+        for name in ["COM", "COM10", "COM⁴", "LPT¹0", "console.mp4", "a.com1"] {
+            assert!(!is_windows_device_name(name), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn printable_escapes_only_what_a_terminal_would_obey() {
+        assert_eq!(
+            printable("no such file: 后期.mp4"),
+            "no such file: 后期.mp4"
+        );
+        assert_eq!(printable("\x1b]0;pwned\x07"), "\\u{1b}]0;pwned\\u{7}");
+        assert_eq!(printable("a\u{202e}b\u{9b}"), "a\\u{202e}b\\u{9b}");
     }
 
     #[test]

@@ -1,0 +1,53 @@
+//! Draws the wire pictures of the lessons' READMEs from real runs of the lesson binaries.
+//!
+//! ```text
+//! cargo run --example wire_picture            # all of them
+//! cargo run --example wire_picture -- 03      # lessons/03_sticky/wire.svg only
+//! ```
+//!
+//! Each picture runs the lesson's server and client with their reads and writes traced, puts
+//! the two traces in one order by byte offsets and draws them (see `src/picture.rs`, which
+//! holds the scenarios). `tests/wire.rs` fails when a committed picture no longer matches a
+//! fresh run. Drawn on Linux: the scenarios run `seq` and `echo` through the server's `sh`.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use socket_lessons::picture::{self, SCENARIOS};
+
+fn main() -> Result<()> {
+    // `cargo run --example` builds the example only: build the lesson binaries it runs, in the
+    // same profile (a no-op when they are up to date).
+    let exe = std::env::current_exe()?;
+    let release = exe.components().any(|c| c.as_os_str() == "release");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "--bins"]);
+    if release {
+        build.arg("--release");
+    }
+    let status = build.status().context("running cargo build --bins")?;
+    if !status.success() {
+        bail!("cargo build --bins failed");
+    }
+
+    let wanted: Vec<String> = std::env::args().skip(1).collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bins = picture::bin_dir()?;
+    for sc in &SCENARIOS {
+        if !wanted.is_empty() && !wanted.iter().any(|w| w == sc.lesson) {
+            continue;
+        }
+        let svg = picture::draw(sc, &bins).with_context(|| format!("lesson {}", sc.lesson))?;
+        let path = root.join(sc.svg);
+        std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", sc.svg);
+    }
+    for w in &wanted {
+        if picture::scenario(w).is_none() {
+            bail!("no picture for lesson {w:?} (there are: 03, 04, 06)");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,754 @@
+//! Pictures of the wire, drawn from real runs: a lesson's server and client run with their
+//! reads and writes traced, the two traces are put in one order, and the result is drawn as SVG
+//! (client and server as two columns, a write as an arrow, a read as a box naming the bytes it
+//! returned). `examples/wire_picture.rs` writes `lessons/NN_name/wire.svg`; `tests/wire.rs`
+//! draws each picture again from a fresh run and fails if the committed file differs, so a
+//! picture cannot go on showing what a lesson no longer does.
+//!
+//! Plumbing for the READMEs: no lesson uses this module. The event list is also written into
+//! the SVG's `<desc>` as text, one line per read or write.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+
+use crate::wire::{hex, preview_chars, short_binary, TraceRecord, TRACE_FILE_ENV};
+
+/// One lesson's scenario: what runs, what the client is given, where the picture goes.
+#[derive(Debug)]
+pub struct Scenario {
+    /// The lesson number, as the example takes it (`03`).
+    pub lesson: &'static str,
+    /// The picture's title: the commands, as a learner would type them.
+    pub title: &'static str,
+    pub server: &'static str,
+    pub client: &'static str,
+    pub server_args: &'static [&'static str],
+    pub client_args: &'static [&'static str],
+    /// Lines written to the client's stdin.
+    pub input: &'static [&'static str],
+    /// UDP: the lesson prints its own `send_to`/`recv_from` trace lines (it has no `Traced`
+    /// stream); they are read from stderr, and each receive returns one whole datagram.
+    pub datagrams: bool,
+    /// The picture's path from the repository root.
+    pub svg: &'static str,
+}
+
+/// The pictures in the lessons' READMEs.
+pub const SCENARIOS: [Scenario; 3] = [
+    Scenario {
+        lesson: "03",
+        title: "lesson03-client: seq 1 1000, then echo hi",
+        server: "lesson03-server",
+        client: "lesson03-client",
+        server_args: &[],
+        client_args: &[],
+        input: &["seq 1 1000", "echo hi"],
+        datagrams: false,
+        svg: "lessons/03_sticky/wire.svg",
+    },
+    Scenario {
+        lesson: "04",
+        title: "lesson04-client: seq 1 1000, then echo hi",
+        server: "lesson04-server",
+        client: "lesson04-client",
+        server_args: &[],
+        client_args: &[],
+        input: &["seq 1 1000", "echo hi"],
+        datagrams: false,
+        svg: "lessons/04_header/wire.svg",
+    },
+    Scenario {
+        lesson: "06",
+        title: "lesson06-client --demo three-sends",
+        server: "lesson06-server",
+        client: "lesson06-client",
+        server_args: &[],
+        client_args: &["--demo", "three-sends"],
+        input: &[],
+        datagrams: true,
+        svg: "lessons/06_udp/wire.svg",
+    },
+];
+
+/// The scenario of lesson `lesson` (`03`, `04`, `06`).
+pub fn scenario(lesson: &str) -> Option<&'static Scenario> {
+    SCENARIOS.iter().find(|s| s.lesson == lesson)
+}
+
+/// The longest a run may take before it fails instead of hanging (a safety net, not a wait).
+const SAFETY: Duration = Duration::from_secs(20);
+
+/// How many columns a write's preview takes on its arrow, and a read's in its box.
+const WRITE_COLUMNS: usize = 40;
+const READ_COLUMNS: usize = 24;
+
+/// One read or write (or send/receive) of one side, from its trace.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The name the trace uses: `read`, `write`, `send_to`, `recv_from`, …
+    pub op: String,
+    pub write: bool,
+    pub n: usize,
+    /// A short quoted preview of the bytes, for a write's arrow.
+    pub preview: String,
+    /// A shorter one, for a read's box.
+    pub short: String,
+}
+
+/// [`preview_chars`] of `bytes`, as many characters as fit in `width` columns once escaped.
+fn fit(bytes: &[u8], width: usize) -> String {
+    (1..=width)
+        .rev()
+        .map(|k| preview_chars(bytes, k))
+        .find(|p| p.chars().count() <= width)
+        .unwrap_or_default()
+}
+
+/// Runs the scenario with the binaries in `bin_dir` and draws its picture.
+pub fn draw(sc: &Scenario, bin_dir: &Path) -> Result<String> {
+    let [client, server] = run(sc, bin_dir)?;
+    let merged = merge(&client, &server, sc.datagrams)?;
+    Ok(svg(sc, &merged))
+}
+
+/// A child process whose stdout and stderr are collected by threads.
+struct Proc {
+    child: Child,
+    out: Arc<Mutex<String>>,
+    err: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Proc {
+    /// Starts `bin`; for a server, reads its first line (`listening on IP:PORT`) before
+    /// returning, so that [`Proc::out`] holds it.
+    fn start(bin: &Path, args: &[&str], trace_file: &Path, server: bool) -> Result<Proc> {
+        let mut child = Command::new(bin)
+            .args(args)
+            .env(TRACE_FILE_ENV, trace_file)
+            .stdin(if server {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {} (built?)", bin.display()))?;
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut first = String::new();
+        if server {
+            stdout.read_line(&mut first)?;
+        }
+        let out = Arc::new(Mutex::new(first));
+        let err = Arc::new(Mutex::new(String::new()));
+        let readers = vec![
+            collect(stdout, out.clone()),
+            collect(child.stderr.take().expect("piped"), err.clone()),
+        ];
+        Ok(Proc {
+            child,
+            out,
+            err,
+            readers,
+        })
+    }
+
+    /// Waits for the process to exit and for everything it printed to be collected.
+    fn finish(&mut self) -> Result<()> {
+        wait_until("a process to finish", || {
+            Ok(self.child.try_wait()?.is_some())
+        })?;
+        for reader in self.readers.drain(..) {
+            // The pipes close when the process exits (a lesson binary starts no children
+            // that outlive it), so the readers end.
+            let _ = reader.join();
+        }
+        Ok(())
+    }
+
+    fn out(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    fn err(&self) -> String {
+        self.err.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Appends everything `r` produces to `into`, on a thread of its own.
+fn collect(mut r: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = r.read(&mut buf) {
+            into.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+}
+
+/// Polls `done` every few milliseconds until it holds; fails after [`SAFETY`] with `what`.
+fn wait_until(what: &str, mut done: impl FnMut() -> Result<bool>) -> Result<()> {
+    let start = Instant::now();
+    while !done()? {
+        ensure!(start.elapsed() < SAFETY, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// Runs server and client with their traces on; returns `[client calls, server calls]`.
+fn run(sc: &Scenario, bin_dir: &Path) -> Result<[Vec<Call>; 2]> {
+    let exe = |name: &str| bin_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let dir =
+        std::env::temp_dir().join(format!("wire-picture-{}-{}", std::process::id(), sc.lesson));
+    std::fs::create_dir_all(&dir)?;
+    let files = [dir.join("client.jsonl"), dir.join("server.jsonl")];
+    for f in &files {
+        let _ = std::fs::remove_file(f);
+    }
+
+    let mut args = vec!["--addr", "127.0.0.1:0", "--trace"];
+    args.extend_from_slice(sc.server_args);
+    let server = Proc::start(&exe(sc.server), &args, &files[1], true)?;
+    let first = server.out();
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| anyhow!("{}: first line {first:?}", sc.server))?
+        .to_string();
+
+    let mut args = vec!["--addr", addr.as_str(), "--trace"];
+    args.extend_from_slice(sc.client_args);
+    let mut client = Proc::start(&exe(sc.client), &args, &files[0], false)?;
+    let mut stdin = client.child.stdin.take().expect("piped");
+    for line in sc.input {
+        writeln!(stdin, "{line}")?;
+    }
+
+    if !sc.datagrams {
+        // Before the client ends, let the server finish answering the last command: a client
+        // that leaves with unread bytes resets the connection, and a write after that fails,
+        // depending on timing. The server logs `ran "CMD": N bytes` and then writes them, so
+        // wait for a write of N bytes after its last read.
+        let last = sc.input.last().copied().unwrap_or_default();
+        wait_until("the server's last answer", || {
+            let log = server.out();
+            let Some(n) = log.lines().find_map(|l| answer_size(l, last)) else {
+                return Ok(false);
+            };
+            let calls = stream_calls(&files[1])?;
+            let after_last_read = calls.iter().rev().take_while(|c| c.write);
+            Ok(after_last_read.into_iter().any(|c| c.n == n))
+        })?;
+    }
+    drop(stdin);
+    client.finish()?;
+
+    let calls = if sc.datagrams {
+        let client_calls = datagram_calls(&client.err());
+        let sent = client_calls.iter().filter(|c| c.write).count();
+        // The server's lines for the last datagram may still be on their way through the pipe.
+        wait_until("the server's trace", || {
+            Ok(datagram_calls(&server.err())
+                .iter()
+                .filter(|c| c.write)
+                .count()
+                >= sent)
+        })?;
+        [client_calls, datagram_calls(&server.err())]
+    } else {
+        [stream_calls(&files[0])?, stream_calls(&files[1])?]
+    };
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(calls)
+}
+
+/// N from a server's log line `… ran "CMD": N bytes …` about command `cmd`.
+fn answer_size(line: &str, cmd: &str) -> Option<usize> {
+    // Loosely: however the log quotes the command, N is the number before " bytes" after it.
+    let rest = &line[line.find(" ran ")?..];
+    let rest = &rest[rest.find(cmd)? + cmd.len()..];
+    let (n, _) = rest.split_once(" bytes")?;
+    n.rsplit(' ').next()?.parse().ok()
+}
+
+/// The reads and writes that moved bytes, from a `SOCKET_LESSONS_TRACE_FILE`. End of stream
+/// and failed calls are left out: how a connection ends is not what these pictures show.
+fn stream_calls(file: &Path) -> Result<Vec<Call>> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
+    };
+    let mut calls = Vec::new();
+    // A line still being written has no newline yet: take complete lines only.
+    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+        let rec: TraceRecord = serde_json::from_str(line)
+            .with_context(|| format!("bad trace line in {}: {line}", file.display()))?;
+        if rec.n == 0 {
+            continue;
+        }
+        let bytes = unhex(&rec.hex)?;
+        calls.push(Call {
+            write: rec.op == "write",
+            op: rec.op,
+            n: rec.n,
+            // A length header is clearer in hex, as the trace shows it: `35 0f 00 00`.
+            preview: match short_binary(&bytes) {
+                true => format!("{} = hex {}", fit(&bytes, WRITE_COLUMNS), hex(&bytes, 8)),
+                false => fit(&bytes, WRITE_COLUMNS),
+            },
+            short: match short_binary(&bytes) {
+                true => format!("hex {}", hex(&bytes, 8)),
+                false => fit(&bytes, READ_COLUMNS),
+            },
+        });
+    }
+    Ok(calls)
+}
+
+fn unhex(text: &str) -> Result<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| anyhow!("bad hex in trace"))
+        })
+        .collect()
+}
+
+/// Lesson 06's own trace lines: `send_to 3 bytes to 127.0.0.1:8080: "123"`,
+/// `recv_from 6 bytes from 127.0.0.1:8080: "123123"` (and `send`/`recv` when connected).
+fn datagram_calls(stderr: &str) -> Vec<Call> {
+    // Complete lines only: the last one may still be on its way through the pipe.
+    stderr
+        .split_inclusive('\n')
+        .filter_map(|line| {
+            let line = line.strip_suffix('\n')?;
+            let (op, rest) = line.split_once(' ')?;
+            let write = match op {
+                "send_to" | "send" => true,
+                "recv_from" | "recv" => false,
+                _ => return None,
+            };
+            let (n, rest) = rest.split_once(" bytes ")?;
+            let (_, preview) = rest.split_once(": ")?;
+            Some(Call {
+                op: op.to_string(),
+                write,
+                n: n.parse().ok()?,
+                preview: preview.to_string(),
+                short: preview.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The two columns: index 0 is the client, 1 the server.
+const SIDES: [&str; 2] = ["client", "server"];
+
+/// One row of the picture: one call, with what it means.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// 0 client, 1 server.
+    pub side: usize,
+    pub call: Call,
+    /// A write's name: `C1`, `C2`, … for the client's writes, `S1`, … for the server's.
+    pub tag: String,
+    /// A read's bytes: which writes they came from, as `S1[0..1024]` (`S1` for a datagram).
+    pub from: Vec<String>,
+    /// A read that returns more of a write it had already started reading, after its own side
+    /// wrote something new (the next command): the name of the write that write answered.
+    pub leftover: Option<String>,
+}
+
+/// The bytes one side wrote and the other has not read, per direction, at the end.
+#[derive(Debug, Clone, Default)]
+pub struct Unread {
+    pub by_side: [Vec<String>; 2],
+}
+
+/// Puts the client's and the server's calls in one order that could have happened.
+///
+/// Correctness comes from byte offsets, never from clocks (two processes' clocks cannot be
+/// compared): in each direction TCP delivers bytes in the order they were written, so a read
+/// that returned the bytes up to offset `e` happened after the write that holds byte `e - 1`.
+/// A datagram's receive happened after its send (the k-th receive is the k-th send: loopback
+/// neither loses nor reorders). Each side's own calls keep their order. Among the orders these
+/// rules allow, this draws the one that switches columns least often (starting with the client),
+/// so the picture is the same on every run whatever the timing.
+pub fn merge(client: &[Call], server: &[Call], datagrams: bool) -> Result<(Vec<Row>, Unread)> {
+    let sides = [client, server];
+    let mut next = [0usize; 2];
+    // Per writer side: its writes as (tag, start offset, length, index of the row).
+    let mut writes: [Vec<(String, usize, usize, usize)>; 2] = Default::default();
+    let mut written = [0usize; 2]; // bytes written by each side
+    let mut read = [0usize; 2]; // bytes (datagrams) of the OTHER side's writes read by each side
+    let mut rows: Vec<Row> = Vec::new();
+    let mut side = 0;
+    while next[0] < client.len() || next[1] < server.len() {
+        let ready = |s: usize| {
+            let Some(c) = sides[s].get(next[s]) else {
+                return false;
+            };
+            c.write
+                || if datagrams {
+                    writes[1 - s].len() > read[s]
+                } else {
+                    written[1 - s] >= read[s] + c.n
+                }
+        };
+        if !ready(side) {
+            side = 1 - side;
+            ensure!(
+                ready(side),
+                "no order of the two traces fits: the client's call {} and the server's call {} \
+                 both read bytes nobody wrote yet",
+                next[0] + 1,
+                next[1] + 1
+            );
+        }
+        let call = sides[side][next[side]].clone();
+        next[side] += 1;
+        let mut row = Row {
+            side,
+            call: call.clone(),
+            tag: String::new(),
+            from: Vec::new(),
+            leftover: None,
+        };
+        if call.write {
+            let ws = &mut writes[side];
+            row.tag = format!("{}{}", if side == 0 { 'C' } else { 'S' }, ws.len() + 1);
+            ws.push((row.tag.clone(), written[side], call.n, rows.len()));
+            written[side] += call.n;
+        } else if datagrams {
+            let (tag, _, n, _) = &writes[1 - side][read[side]];
+            row.from.push(if call.n == *n {
+                tag.clone()
+            } else {
+                format!("{tag}[0..{}]", call.n)
+            });
+            read[side] += 1;
+        } else {
+            let (a, b) = (read[side], read[side] + call.n);
+            for (tag, start, n, at) in &writes[1 - side] {
+                let (lo, hi) = (a.max(*start), b.min(start + n));
+                if lo >= hi {
+                    continue;
+                }
+                row.from
+                    .push(format!("{tag}[{}..{}]", lo - start, hi - start));
+                // Leftover: this side already read part of that write, then wrote again.
+                let earlier_read = (*at..rows.len()).find(|&r| {
+                    rows[r].side == side
+                        && rows[r]
+                            .from
+                            .iter()
+                            .any(|f| f.starts_with(&format!("{tag}[")))
+                });
+                let wrote_since = earlier_read
+                    .is_some_and(|p| rows[p..].iter().any(|r| r.side == side && r.call.write));
+                if wrote_since && row.leftover.is_none() {
+                    // The command it answered: this side's last write before it.
+                    row.leftover = rows[..*at]
+                        .iter()
+                        .rev()
+                        .find(|r| r.side == side && r.call.write)
+                        .map(|r| format!("{} {}", r.tag, r.call.preview))
+                        .or(Some(String::from("?")));
+                }
+            }
+            read[side] = b;
+        }
+        rows.push(row);
+    }
+
+    // What each side wrote that the other never read.
+    let mut unread = Unread::default();
+    for s in 0..2 {
+        for (k, (tag, start, n, _)) in writes[s].iter().enumerate() {
+            if datagrams && k >= read[1 - s] {
+                unread.by_side[s].push(tag.clone());
+            } else if !datagrams && start + n > read[1 - s] {
+                let lo = read[1 - s].max(*start) - start;
+                unread.by_side[s].push(format!("{tag}[{lo}..{n}]"));
+            }
+        }
+    }
+    Ok((rows, unread))
+}
+
+/// A row's label, as trace lines read: `C1 write 10 bytes: "seq 1 1000"` for a write,
+/// `read 1024 bytes: "1\n2\n…"` and `= S1[0..1024]` for a read.
+fn label(row: &Row) -> [String; 2] {
+    let c = &row.call;
+    if c.write {
+        [
+            format!("{} {} {} bytes: {}", row.tag, c.op, c.n, c.preview),
+            String::new(),
+        ]
+    } else {
+        [
+            format!("{} {} bytes: {}", c.op, c.n, c.short),
+            format!("= {}", row.from.join(" ")),
+        ]
+    }
+}
+
+/// A leftover read's note: which earlier command its bytes answer.
+fn leftover_note(answer: &str) -> [String; 2] {
+    ["leftover (黏包): the answer to".into(), answer.to_string()]
+}
+
+/// A row as one line of text, for the picture's `<desc>`.
+fn describe(row: &Row) -> String {
+    let [a, b] = label(row);
+    let mut line = if b.is_empty() { a } else { format!("{a} {b}") };
+    if let Some(answer) = &row.leftover {
+        let [x, y] = leftover_note(answer);
+        let _ = write!(line, "  {x} {y}");
+    }
+    line
+}
+
+/// `text` escaped for an element's content (no text goes into an attribute, so `"` stays).
+fn xml(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The writes' colours, one per write in turn (red is kept for the leftover).
+const COLOURS: [&str; 6] = [
+    "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
+];
+const RED: &str = "#d62728";
+const BOLD: &str = r#" font-weight="bold""#;
+const BOLD_TITLE: &str = r#" font-size="15" font-weight="bold""#;
+
+/// Appends one `<text>` element; `style` is extra attributes, each with a leading space.
+fn text(s: &mut String, x: usize, y: usize, anchor: &str, style: &str, content: &str) {
+    let _ = writeln!(
+        s,
+        r#"<text x="{x}" y="{y}" text-anchor="{anchor}"{style}>{}</text>"#,
+        xml(content)
+    );
+}
+
+/// Draws the rows: the client's column on the left, the server's on the right, time downwards.
+pub fn svg(sc: &Scenario, (rows, unread): &(Vec<Row>, Unread)) -> String {
+    const W: usize = 980;
+    const X: [usize; 2] = [180, 800]; // the two lifelines
+    const BOX: usize = 340; // a read's box, centred on its lifeline
+    const TOP: usize = 86;
+    const ROW: usize = 46;
+    let unread_lines: Vec<String> = (0..2)
+        .filter(|&s| !unread.by_side[s].is_empty())
+        .map(|s| {
+            format!(
+                "never read by the {} (未读): {}",
+                SIDES[1 - s],
+                unread.by_side[s].join(" ")
+            )
+        })
+        .collect();
+    let h = TOP + rows.len() * ROW + 20 + unread_lines.len() * 22;
+
+    let mut desc = format!("{}\n", sc.title);
+    for row in rows {
+        let _ = writeln!(desc, "{}: {}", SIDES[row.side], describe(row));
+    }
+    for line in &unread_lines {
+        let _ = writeln!(desc, "{line}");
+    }
+
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="13">"#
+    );
+    let _ = writeln!(s, "<title>{}</title>", xml(sc.title));
+    let _ = writeln!(s, "<desc>\n{}</desc>", xml(&desc));
+    let _ = writeln!(s, r#"<rect width="{W}" height="{h}" fill="white"/>"#);
+    text(&mut s, W / 2, 24, "middle", BOLD_TITLE, sc.title);
+    for (x, name) in X.into_iter().zip([sc.client, sc.server]) {
+        text(&mut s, x, 56, "middle", BOLD, name);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x}" y1="64" x2="{x}" y2="{}" stroke="#999" stroke-width="2"/>"##,
+            h - 12 - unread_lines.len() * 22
+        );
+    }
+
+    let colour = |tag: &str| {
+        let writes = rows.iter().filter(|r| r.call.write);
+        COLOURS[writes.take_while(|r| r.tag != tag).count() % COLOURS.len()]
+    };
+    for (i, row) in rows.iter().enumerate() {
+        let y = TOP + i * ROW;
+        let [line1, line2] = label(row);
+        if row.call.write {
+            // An arrow from the writer's column to the other, its label above it.
+            let col = colour(&row.tag);
+            let (x1, x2) = (X[row.side], X[1 - row.side]);
+            let (tip, back) = if x2 > x1 {
+                (x2 - 2, x2 - 14)
+            } else {
+                (x2 + 2, x2 + 14)
+            };
+            let ya = y + 30;
+            let _ = writeln!(
+                s,
+                r#"<line x1="{x1}" y1="{ya}" x2="{back}" y2="{ya}" stroke="{col}" stroke-width="3"/>"#
+            );
+            let _ = writeln!(
+                s,
+                r#"<polygon points="{tip},{ya} {back},{} {back},{}" fill="{col}"/>"#,
+                ya - 6,
+                ya + 6
+            );
+            text(
+                &mut s,
+                (x1 + x2) / 2,
+                y + 22,
+                "middle",
+                &format!(r#" fill="{col}""#),
+                &line1,
+            );
+            continue;
+        }
+        // A box on the reader's column, in the colour of the write its bytes came from.
+        let first = row.from.first().map(|f| f.split('[').next().unwrap_or(f));
+        let col = colour(first.unwrap_or(""));
+        let (stroke, width) = match row.leftover {
+            Some(_) => (RED, 3),
+            None => (col, 1),
+        };
+        let (cx, x) = (X[row.side], X[row.side] - BOX / 2);
+        // White first: the box hides the lifeline behind its text.
+        for (fill, opacity, line) in [("white", 1.0, "none"), (col, 0.15, stroke)] {
+            let _ = writeln!(
+                s,
+                r#"<rect x="{x}" y="{}" width="{BOX}" height="{}" rx="4" fill="{fill}" fill-opacity="{opacity}" stroke="{line}" stroke-width="{width}"/>"#,
+                y + 4,
+                ROW - 6
+            );
+        }
+        text(&mut s, cx, y + 21, "middle", "", &line1);
+        let style = format!(r#" fill="{col}"{BOLD}"#);
+        text(&mut s, cx, y + 37, "middle", &style, &line2);
+        if let Some(answer) = &row.leftover {
+            // Beside the box, in the space between the columns.
+            let (nx, anchor) = match row.side {
+                0 => (x + BOX + 10, "start"),
+                _ => (x - 10, "end"),
+            };
+            let style = format!(r#" fill="{RED}"{BOLD}"#);
+            for (k, note) in leftover_note(answer).iter().enumerate() {
+                text(&mut s, nx, y + 21 + k * 16, anchor, &style, note);
+            }
+        }
+    }
+    let style = format!(r#" fill="{RED}""#);
+    for (i, line) in unread_lines.iter().enumerate() {
+        let y = TOP + rows.len() * ROW + 16 + i * 22;
+        text(&mut s, W / 2, y, "middle", &style, line);
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// The directory of the lesson binaries that belong with the running executable: an example
+/// in `target/debug/examples/` or a test in `target/debug/deps/` finds them in `target/debug/`.
+pub fn bin_dir() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| anyhow!("no directory above {}", exe.display()))?;
+    if !dir
+        .join(format!("lesson03-server{}", std::env::consts::EXE_SUFFIX))
+        .exists()
+    {
+        bail!("no lesson binaries in {}: build them first", dir.display());
+    }
+    Ok(dir.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(write: bool, n: usize, text: &str) -> Call {
+        let op = if write { "write" } else { "read" };
+        let (preview, short) = (format!("{text:?}"), format!("{text:?}"));
+        Call {
+            op: op.into(),
+            write,
+            n,
+            preview,
+            short,
+        }
+    }
+
+    /// Lesson 03's run, whatever order the traces were recorded in: the offsets place each
+    /// read, and the second read of S1 after C2 is the leftover.
+    #[test]
+    fn offsets_order_the_calls_and_find_the_leftover() {
+        let client = [
+            call(true, 10, "seq"),
+            call(false, 1024, "1"),
+            call(true, 7, "echo hi"),
+            call(false, 1024, "284"),
+        ];
+        let server = [
+            call(false, 10, "seq"),
+            call(true, 3893, "1"),
+            call(false, 7, "echo hi"),
+            call(true, 3, "hi"),
+        ];
+        let (rows, unread) = merge(&client, &server, false).unwrap();
+        let text: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{} {}", SIDES[r.side], describe(r)))
+            .collect();
+        assert_eq!(text[3], "client read 1024 bytes: \"1\" = S1[0..1024]");
+        assert_eq!(
+            text[5],
+            "client read 1024 bytes: \"284\" = S1[1024..2048]  leftover (黏包): the answer to C1 \"seq\""
+        );
+        assert_eq!(unread.by_side[1], ["S1[2048..3893]", "S2[0..3]"]);
+        assert!(rows.iter().filter(|r| r.leftover.is_some()).count() == 1);
+    }
+
+    #[test]
+    fn a_read_of_bytes_nobody_wrote_is_an_error() {
+        assert!(merge(&[call(false, 1, "x")], &[call(false, 1, "y")], false).is_err());
+    }
+
+    #[test]
+    fn answer_size_reads_the_servers_log_line() {
+        let line = "127.0.0.1:5000 ran \"echo hi\": 3 bytes";
+        assert_eq!(answer_size(line, "echo hi"), Some(3));
+        assert_eq!(answer_size(line, "seq 1 1000"), None);
+    }
+}
