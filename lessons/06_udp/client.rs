@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
-use socket_lessons::{cli, input::Input, is_timeout, wire::preview};
+use socket_lessons::wire::{preview, trace_preview};
+use socket_lessons::{cli, input::Input, is_timeout};
 
 /// Lesson 06 client: send each input line as one datagram, print the reply.
 #[derive(Parser)]
@@ -222,7 +223,11 @@ impl Client {
             // The whole datagram or nothing: no write_all for UDP.
             Ok(n) => {
                 if self.trace {
-                    eprintln!("{call} {n} bytes to {}: {}", self.server, preview(msg));
+                    eprintln!(
+                        "{call} {n} bytes to {}: {}",
+                        self.server,
+                        trace_preview(msg)
+                    );
                 }
                 true
             }
@@ -275,7 +280,7 @@ impl Client {
                 }
                 Ok((n, from)) => {
                     if self.trace {
-                        eprintln!("{call} {n} bytes from {from}: {}", preview(&buf[..n]));
+                        eprintln!("{call} {n} bytes from {from}: {}", trace_preview(&buf[..n]));
                     }
                     buf.truncate(n);
                     return Ok(Some(buf));

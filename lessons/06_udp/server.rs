@@ -26,7 +26,8 @@ use std::net::UdpSocket;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use socket_lessons::{announce, cli, wire::preview};
+use socket_lessons::wire::{preview, trace_preview};
+use socket_lessons::{announce, cli};
 
 /// Windows' error code for "a datagram was larger than the buffer" (WSAEMSGSIZE).
 const WSAEMSGSIZE: i32 = 10040;
@@ -101,7 +102,7 @@ fn main() -> Result<()> {
         };
         let msg = &buf[..n];
         if trace {
-            eprintln!("recv_from {n} bytes from {peer}: {}", preview(msg));
+            eprintln!("recv_from {n} bytes from {peer}: {}", trace_preview(msg));
         }
 
         // What arrived. Three cases a TCP server does not have:
@@ -140,7 +141,7 @@ fn main() -> Result<()> {
             // gone, the reply is lost and nobody tells us (except Windows, see above).
             Ok(sent) => {
                 if trace {
-                    eprintln!("send_to {sent} bytes to {peer}: {}", preview(&reply));
+                    eprintln!("send_to {sent} bytes to {peer}: {}", trace_preview(&reply));
                 }
             }
             // E.g. "message too long": a UDP datagram over IPv4 carries at most 65507 bytes, so
