@@ -41,7 +41,12 @@ fn ask_until(sock: &mut TcpStream, command: &str, suffix: &[u8]) -> Vec<u8> {
     let mut reply = Vec::new();
     let mut buf = [0u8; 65536];
     while !reply.ends_with(suffix) {
-        let n = sock.read(&mut buf).unwrap();
+        let n = match sock.read(&mut buf) {
+            // A socket with a timeout (the safety net) returns EINTR when this process is
+            // stopped and continued, even with no signal handler (Linux, signal(7)): retry.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            result => result.unwrap(),
+        };
         assert!(
             n > 0,
             "server closed; got {:?}",

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -218,11 +218,14 @@ fn drain(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
     let theirs = Arc::clone(&buf);
     thread::spawn(move || {
         let mut chunk = [0u8; 8192];
-        while let Ok(n) = r.read(&mut chunk) {
-            if n == 0 {
-                break;
+        loop {
+            match r.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => theirs.lock().unwrap().extend_from_slice(&chunk[..n]),
+                // A signal is no end of output: read on.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
             }
-            theirs.lock().unwrap().extend_from_slice(&chunk[..n]);
         }
     });
     buf
@@ -251,6 +254,19 @@ pub fn shell_output(command: &str) -> Vec<u8> {
     out.stdout
 }
 
+/// `sock.recv_from(buf)`, asked again when it fails with EINTR. On Linux a socket call with a
+/// timeout (our safety nets) fails that way when the process is stopped and continued, even
+/// without a signal handler (signal(7), "Interruption of system calls ... by stop signals"):
+/// that is no reason for a test to fail. (`read_exact` and `read_to_end` retry by themselves.)
+pub fn recv_retrying(sock: &UdpSocket, buf: &mut [u8]) -> (usize, SocketAddr) {
+    loop {
+        match sock.recv_from(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            result => return result.unwrap(),
+        }
+    }
+}
+
 /// Connects to `addr`, sends `bytes` and reads until the server closes the connection; our
 /// address (what the server's log calls us) and what came back. A reset, which is how a close
 /// with some of `bytes` still unread reaches us, ends the answer like a close.
@@ -265,6 +281,8 @@ pub fn send_until_closed(addr: SocketAddr, bytes: &[u8]) -> (SocketAddr, Vec<u8>
             Ok(0) => break,
             Ok(n) => answer.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            // EINTR: see `recv_retrying`'s note.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => panic!("reading from {addr}: {e}"),
         }
     }
