@@ -266,17 +266,23 @@ fn command_filling_stderr_first_does_not_deadlock() {
 
 /// A timeout kills everything the command started, not only the shell: both sleeps (one in
 /// the background, one in a subshell) are gone. The `; :` keeps sh from exec'ing the sleeps.
+/// The sleeps are named for this test process (`sleep 61.PID`): sleeps left by another run
+/// (one still going beside this one, or one stopped with Ctrl-C before its server's timeout
+/// killed them; those end within a minute) are not this test's business.
 #[cfg(target_os = "linux")]
 #[test]
 fn timeout_kills_the_whole_process_group() {
     let server = Server::start(SERVER, &["--timeout", "0.5"]);
     let mut sock = server.connect();
-    let reply = ask_until(&mut sock, "sleep 3617 & (sleep 3619; :); :", b"]\n");
+    let pid = std::process::id();
+    let (first, second) = (format!("sleep 61.{pid}"), format!("sleep 67.{pid}"));
+    let command = format!("{first} & ({second}; :); :");
+    let reply = ask_until(&mut sock, &command, b"]\n");
     assert_eq!(reply, b"[killed after 0.5 s]\n");
     // The kill is sent before the reply; give the kernel a moment to finish the processes.
     let deadline = std::time::Instant::now() + common::SAFETY;
     loop {
-        let alive = sleeps_running(&["sleep 3617", "sleep 3619"]);
+        let alive = sleeps_running(&[&first, &second]);
         if alive.is_empty() {
             break;
         }
