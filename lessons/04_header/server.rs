@@ -99,8 +99,8 @@ fn main() -> Result<()> {
 fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
     // The header and the output go out as separate writes, as in the notes. With Nagle's
     // algorithm on, the second small write would wait for the client to acknowledge the
-    // first, and the client delays its acknowledgements (up to 40 ms on Linux): every answer
-    // would be slow. TCP_NODELAY sends each write at once.
+    // first, and the client delays its acknowledgements (on Linux 40 ms at least, up to 200 ms):
+    // every answer would be slow. TCP_NODELAY sends each write at once.
     sock.set_nodelay(true).context("setting TCP_NODELAY")?;
     let mut sock = Traced::labelled(sock, args.common.trace, peer);
     let mut buf = [0u8; READ_SIZE];
