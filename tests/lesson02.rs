@@ -194,3 +194,23 @@ fn connections_beyond_the_backlog_do_not_complete() {
     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
     assert_eq!(held.len(), 3);
 }
+
+/// A Chinese Windows pipe (`echo 你好| lesson02-client.exe`) carries the console code page,
+/// GBK, not UTF-8: "你好" is C4 E3 BA C3. Input that is not UTF-8 is read as GBK, the way the
+/// clients already decode command output, so the server receives UTF-8 你好 (E4 BD A0 E5 A5 BD).
+/// UTF-8 input is unchanged (the first test). The same on every system.
+#[test]
+fn piped_gbk_input_reaches_the_server_as_utf8() {
+    let server = Server::start(SERVER, &[]);
+    let addr = server.addr.to_string();
+    // 你好, then 好 alone (BA C3), which a decoder that allows cut UTF-8 would mistake.
+    let out = run_client(
+        CLIENT,
+        &["--addr", &addr],
+        b"\xc4\xe3\xba\xc3\r\n\xba\xc3\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "你好123\n好123\n");
+    server.wait_for_log("says: 你好\n");
+    server.wait_for_log("says: 好\n");
+}
