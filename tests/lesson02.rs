@@ -214,3 +214,42 @@ fn piped_gbk_input_reaches_the_server_as_utf8() {
     server.wait_for_log("says: 你好\n");
     server.wait_for_log("says: 好\n");
 }
+
+// =============================================================================================
+// Windows versions of the Linux-only tests above. CI runs them under Wine; a check where Wine
+// behaves like Linux, not like Windows, is skipped under Wine only, and says why.
+// =============================================================================================
+#[cfg(windows)]
+mod windows {
+    use super::*;
+    use std::time::Duration;
+
+    /// 半连接池 on Windows: once the queue of `listen(2)` is full, Windows answers a further
+    /// connect with a reset, so it fails at once with WSAECONNREFUSED (the `listen` page of
+    /// Microsoft's Winsock reference says so), where Linux lets it time out.
+    #[test]
+    fn connections_beyond_the_backlog_are_refused() {
+        let server = Server::start(SERVER, &["--backlog", "2", "--no-accept"]);
+        let wait = Duration::from_millis(300);
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            held.push(TcpStream::connect_timeout(&server.addr, wait).expect("within the backlog"));
+        }
+        if common::skip_under_wine(
+            "Wine's sockets are Linux's: a connect beyond the backlog times out instead of being refused",
+        ) {
+            return;
+        }
+        // How many more fit is Windows' business (it may round the backlog up); a bounded
+        // number of tries must meet a refusal.
+        let refused = (0..64).find_map(|_| match TcpStream::connect_timeout(&server.addr, wait) {
+            Ok(sock) => {
+                held.push(sock);
+                None
+            }
+            Err(e) => Some(e),
+        });
+        let err = refused.expect("64 connects beyond a backlog of 2 all succeeded");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    }
+}

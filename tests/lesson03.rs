@@ -549,3 +549,64 @@ mod windows {
         server.wait_for_count(" connected", 2);
     }
 }
+
+// The Windows version of `timeout_kills_the_whole_process_group`, outside the module above so
+// that its helpers stay next to it.
+#[cfg(windows)]
+mod windows_process_tree {
+    use super::*;
+
+    /// Whether a process with this image name is running (`tasklist` lists image names).
+    fn running(image: &str) -> bool {
+        let out = std::process::Command::new("tasklist")
+            .args(["/FI", &format!("IMAGENAME eq {image}"), "/NH"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains(image)
+    }
+
+    /// A timeout kills what the command started too (`taskkill /T`): one program started in
+    /// the background with `start /b`, one in the foreground. Two copies of the lesson 01
+    /// server stand in for them (each waits for a client forever), under names of their own.
+    #[test]
+    fn timeout_kills_the_whole_process_tree() {
+        let dir = std::env::temp_dir().join(format!("socket-lessons-tree-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pid = std::process::id();
+        let images = [format!("tree-a-{pid}.exe"), format!("tree-b-{pid}.exe")];
+        for image in &images {
+            std::fs::copy(env!("CARGO_BIN_EXE_lesson01-server"), dir.join(image)).unwrap();
+        }
+        let (a, b) = (dir.join(&images[0]), dir.join(&images[1]));
+        let command = format!(
+            "start \"\" /b \"{}\" --addr 127.0.0.1:0 & \"{}\" --addr 127.0.0.1:0",
+            a.display(),
+            b.display()
+        );
+
+        let server = Server::start(SERVER, &["--timeout", "1"]);
+        let mut sock = server.connect();
+        let reply = ask_until(&mut sock, &command, b"]\n");
+        assert!(reply.ends_with(b"[killed after 1 s]\n"), "{reply:?}");
+        let skip = common::skip_under_wine(
+            "Wine's taskkill has no /T, so the program started with `start /b` survives there",
+        );
+        if !skip {
+            let deadline = std::time::Instant::now() + common::SAFETY;
+            while images.iter().any(|image| running(image)) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "still running: {images:?}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        // Under Wine, or if the test failed above: leave nothing behind.
+        for image in &images {
+            let _ = std::process::Command::new("taskkill")
+                .args(["/F", "/IM", image])
+                .output();
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
