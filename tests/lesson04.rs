@@ -415,4 +415,73 @@ mod windows {
             );
         }
     }
+
+    /// 3.2 and 3.3 on the wire through cmd.exe: `echo hi` prints `hi\r\n` (4 bytes), so the
+    /// fixed header is 04 00 00 00 and the JSON header says `"size": 4`.
+    #[test]
+    fn headers_on_the_wire_in_cmd() {
+        let server = Server::start(SERVER, &["--header", "fixed"]);
+        let mut sock = server.connect();
+        sock.write_all(b"echo hi").unwrap();
+        let mut reply = [0u8; 8];
+        sock.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"\x04\x00\x00\x00hi\r\n");
+
+        let server = Server::start(SERVER, &[]);
+        let mut sock = server.connect();
+        sock.write_all(b"echo hi").unwrap();
+        let mut len = [0u8; 4];
+        sock.read_exact(&mut len).unwrap();
+        let mut header = vec![0u8; i32::from_le_bytes(len) as usize];
+        sock.read_exact(&mut header).unwrap();
+        let header = String::from_utf8(header).unwrap();
+        assert!(header.contains("\"size\": 4,"), "{header}");
+        let mut body = [0u8; 4];
+        sock.read_exact(&mut body).unwrap();
+        assert_eq!(&body, b"hi\r\n");
+    }
+
+    /// The sizes around lesson 03's `read(1024)` and the 1 MiB default `--max-output`, each a
+    /// file of one letter sent by `type`: every answer arrives whole.
+    #[test]
+    fn each_answer_arrives_whole_for_every_edge_size_in_cmd() {
+        let dir = std::env::temp_dir().join(format!("socket lessons {} sizes", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sizes = [0usize, 1, 1023, 1024, 1025, 1024 * 1024];
+        let mut input = String::new();
+        let mut expected = Vec::new();
+        for (&size, letter) in sizes.iter().zip(b'a'..) {
+            let file = dir.join(format!("{size}.txt"));
+            std::fs::write(&file, vec![letter; size]).unwrap();
+            input.push_str(&format!("type \"{}\"\n", file.display()));
+            expected.extend(vec![letter; size]);
+            expected.push(b'\n');
+        }
+        for mode in MODES {
+            let out = run_pair(mode, &[], input.as_bytes());
+            assert!(out.status.success(), "{mode}: {:?}", out.status);
+            assert_eq!(out.stdout.len(), expected.len(), "{mode}");
+            assert!(out.stdout == expected, "{mode}: answers differ");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A client that asks for 20000 lines, reads ten bytes and hangs up ends that connection
+    /// only; the next client is answered.
+    #[test]
+    fn client_that_leaves_with_unread_output_does_not_stop_the_server_in_cmd() {
+        for mode in MODES {
+            let mut server = Server::start(SERVER, &["--header", mode]);
+            let mut sock = server.connect();
+            sock.write_all(b"for /L %i in (1,1,20000) do @echo %i")
+                .unwrap();
+            let mut ten = [0u8; 10];
+            sock.read_exact(&mut ten).unwrap();
+            drop(sock);
+            let addr = server.addr.to_string();
+            let out = run_client(CLIENT, &["--addr", &addr, "--header", mode], b"echo hi\n");
+            assert_eq!(out.stdout, b"hi\r\n\n", "{mode}: {out:?}");
+            assert!(server.is_running());
+        }
+    }
 }
