@@ -476,7 +476,7 @@ mod windows {
     /// Keeps reading until `reply` is as long as `expected` (or the server closes).
     fn ask_more_until(sock: &mut TcpStream, mut reply: Vec<u8>, expected: &[u8]) -> Vec<u8> {
         let mut buf = [0u8; 65536];
-        while reply.len() < expected.len() && !reply.ends_with(b"]\r\n") {
+        while reply.len() < expected.len() {
             let n = sock.read(&mut buf).unwrap();
             if n == 0 {
                 break;
