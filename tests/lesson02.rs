@@ -216,3 +216,62 @@ fn connections_beyond_the_backlog_do_not_complete() {
     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
     server.wait_for_log("not accepting: connections wait in the queue (backlog 2)\n");
 }
+
+/// A Chinese Windows pipe (`echo 你好| lesson02-client.exe`) carries the console code page,
+/// GBK, not UTF-8: "你好" is C4 E3 BA C3. Input that is not UTF-8 is read as GBK, the way the
+/// clients already decode command output, so the server receives UTF-8 你好 (E4 BD A0 E5 A5 BD).
+/// UTF-8 input is unchanged (the first test). The same on every system.
+#[test]
+fn piped_gbk_input_reaches_the_server_as_utf8() {
+    let server = Server::start(SERVER, &[]);
+    let addr = server.addr.to_string();
+    // 你好, then 好 alone (BA C3), which a decoder that allows cut UTF-8 would mistake.
+    let out = run_client(
+        CLIENT,
+        &["--addr", &addr],
+        b"\xc4\xe3\xba\xc3\r\n\xba\xc3\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "你好123\n好123\n");
+    server.wait_for_log("says: \"你好\"\n");
+    server.wait_for_log("says: \"好\"\n");
+}
+
+// =============================================================================================
+// Windows versions of the Linux-only tests above. CI runs them under Wine; a check where Wine
+// behaves like Linux, not like Windows, is skipped under Wine only, and says why.
+// =============================================================================================
+#[cfg(windows)]
+mod windows {
+    use super::*;
+    use std::time::Duration;
+
+    /// 半连接池 on Windows: once the queue of `listen(2)` is full, Windows answers a further
+    /// connect with a reset, so it fails at once with WSAECONNREFUSED (the `listen` page of
+    /// Microsoft's Winsock reference says so), where Linux lets it time out.
+    #[test]
+    fn connections_beyond_the_backlog_are_refused() {
+        let server = Server::start(SERVER, &["--backlog", "2", "--no-accept"]);
+        let wait = Duration::from_millis(300);
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            held.push(TcpStream::connect_timeout(&server.addr, wait).expect("within the backlog"));
+        }
+        if common::skip_under_wine(
+            "Wine's sockets are Linux's: a connect beyond the backlog times out instead of being refused",
+        ) {
+            return;
+        }
+        // How many more fit is Windows' business (it may round the backlog up); a bounded
+        // number of tries must meet a refusal.
+        let refused = (0..64).find_map(|_| match TcpStream::connect_timeout(&server.addr, wait) {
+            Ok(sock) => {
+                held.push(sock);
+                None
+            }
+            Err(e) => Some(e),
+        });
+        let err = refused.expect("64 connects beyond a backlog of 2 all succeeded");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    }
+}

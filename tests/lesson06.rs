@@ -45,7 +45,7 @@ fn ask(sock: &UdpSocket, server: SocketAddr, msg: &[u8]) -> Vec<u8> {
 }
 
 /// A loopback port where nobody listens: bind one, note it, close it.
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 fn dead_port() -> SocketAddr {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.local_addr().unwrap()
@@ -217,10 +217,20 @@ fn server_survives_the_largest_datagram() {
 
     // Default buffer (1024, the notes' recvfrom(1024)): cut to 1024, answered with those + 123.
     let server = Server::start(SERVER, &[]);
-    let reply = ask(&sock, server.addr, &big);
-    assert_eq!(reply.len(), 1024 + 3);
-    assert_eq!(&reply[..1024], &big[..1024]);
-    assert_eq!(&reply[1024..], b"123");
+    #[cfg(unix)]
+    {
+        let reply = ask(&sock, server.addr, &big);
+        assert_eq!(reply.len(), 1024 + 3);
+        assert_eq!(&reply[..1024], &big[..1024]);
+        assert_eq!(&reply[1024..], b"123");
+    }
+    // Windows reports the cut as an error (WSAEMSGSIZE) without the sender's address, so the
+    // server logs it and sends no reply (as in the test above); "ping123" comes first.
+    #[cfg(windows)]
+    {
+        sock.send_to(&big, server.addr).unwrap();
+        server.wait_for_log("a datagram longer than 1024 bytes was cut");
+    }
     assert_eq!(ask(&sock, server.addr, b"ping"), b"ping123");
 
     // A buffer that holds it whole: the echo (65510 bytes) is too long for one datagram. The
@@ -442,4 +452,91 @@ fn trace_shows_each_datagram_with_its_peer() {
     );
     server.wait_for_log("recv_from 5 bytes from 127.0.0.1:");
     server.wait_for_log("send_to 8 bytes to 127.0.0.1:");
+}
+
+// =============================================================================================
+// Windows versions of the Linux- and Unix-only tests above. CI runs them under Wine; a check
+// where Wine behaves like Linux, not like Windows, is skipped under Wine only, and says why.
+// =============================================================================================
+#[cfg(windows)]
+mod windows {
+    use super::*;
+
+    /// One byte over the limit and send_to fails, with WSAEMSGSIZE on Windows.
+    #[test]
+    fn a_datagram_over_65507_bytes_cannot_be_sent() {
+        let sock = udp();
+        let err = sock
+            .send_to(&vec![0u8; MAX_UDP_IPV4 + 1], dead_port())
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(10040), "{err}"); // WSAEMSGSIZE
+    }
+
+    /// A connected client hears "port unreachable" (Windows: WSAECONNRESET on the next receive)
+    /// and says nobody is listening, without waiting for its (long) timeout.
+    #[test]
+    fn connected_client_hears_nobody_is_listening() {
+        if common::skip_under_wine(
+            "Wine 8.0 passes no ICMP port unreachable to a UDP socket, connected or not",
+        ) {
+            return;
+        }
+        let addr = dead_port().to_string();
+        let out = run_client(
+            CLIENT,
+            &["--addr", &addr, "--connect", "--timeout", "15"],
+            b"hello\n",
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(&format!("nobody is listening at {addr}")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("no reply within"), "{stderr}");
+    }
+
+    /// Windows, unlike Linux and macOS, reports "port unreachable" to an unconnected socket
+    /// too: the client whose server is gone says nobody is listening for each line instead
+    /// of waiting its timeout.
+    #[test]
+    fn unconnected_client_hears_nobody_is_listening() {
+        if common::skip_under_wine(
+            "Wine's sockets are Linux's: an unconnected UDP socket never hears port unreachable",
+        ) {
+            return;
+        }
+        let addr = dead_port().to_string();
+        let out = run_client(
+            CLIENT,
+            &["--addr", &addr, "--timeout", "5"],
+            b"hello\nworld\n",
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            stderr
+                .matches(&format!("nobody is listening at {addr}"))
+                .count(),
+            2,
+            "{stderr}"
+        );
+        assert!(!stderr.contains("no reply within"), "{stderr}");
+    }
+
+    /// The oversize demo on Windows: the server reports the cut as an error and cannot reply
+    /// to the cut datagram, so the only reply is "next123"; the client says one got none.
+    #[test]
+    fn client_demo_oversize_shows_the_cut() {
+        let server = Server::start(SERVER, &[]);
+        let addr = server.addr.to_string();
+        let out = run(
+            CLIENT,
+            &["--addr", &addr, "--demo", "oversize", "--timeout", "0.5"],
+        );
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("reply (7 bytes): \"next123\""), "{stdout}");
+        assert!(!stdout.contains("the server kept"), "{stdout}");
+        server.wait_for_log("a datagram longer than 1024 bytes was cut");
+    }
 }

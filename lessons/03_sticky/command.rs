@@ -252,13 +252,18 @@ fn shell(command: &str) -> Command {
     cmd
 }
 
-/// `shell=True`: `cmd /C COMMAND` on Windows. `raw_arg` hands the text to cmd.exe as typed;
-/// `arg` would add C-runtime quoting that cmd.exe does not understand.
+/// `shell=True` on Windows: the command line `cmd.exe /c "COMMAND"`, exactly what Python's
+/// `subprocess` builds (CPython's `subprocess.py`: the whole command in one more pair of quotes).
 #[cfg(windows)]
 fn shell(command: &str) -> Command {
     use std::os::windows::process::CommandExt;
-    let mut cmd = Command::new("cmd");
-    cmd.arg("/C").raw_arg(command);
+    let mut cmd = Command::new("cmd.exe");
+    // Why the extra quotes: cmd.exe strips the first and the last quote of what follows /c.
+    // Unwrapped, `"C:\Program Files\t\my host.exe" "x"` would lose the quote before C: and the
+    // one after x, and cmd would look for `C:\Program`. Wrapped, cmd strips only our pair.
+    // `raw_arg` puts the text on the command line as written; `arg` would add C-runtime
+    // quoting and backslash escapes, which cmd.exe does not undo.
+    cmd.raw_arg("/c").raw_arg(format!("\"{command}\""));
     cmd
 }
 

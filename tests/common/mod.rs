@@ -402,3 +402,35 @@ pub fn web_probes(addr: SocketAddr) -> Vec<WebProbe> {
         },
     ]
 }
+
+// ---- Windows: telling Wine (the CI lane) from Windows ---------------------------------------
+
+/// Whether these Windows programs run under Wine (the CI lane) rather than on Windows. Every
+/// Wine prefix has the registry key `HKLM\Software\Wine` (Wine keeps its own settings there,
+/// Windows has no such key), and `reg query` exits 0 only when the key exists; `reg.exe` is on
+/// both. (Wine's environment variables, such as WINELOADERNOEXEC, are internal to its loader
+/// and not promised to stay.) Asked once per test binary.
+#[cfg(windows)]
+pub fn under_wine() -> bool {
+    static WINE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WINE.get_or_init(|| {
+        Command::new("reg")
+            .args(["query", r"HKLM\Software\Wine"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// True (and says why on the test's output, which the CI lane counts) when a check must be
+/// skipped because Wine behaves like Linux there, not like Windows.
+#[cfg(windows)]
+pub fn skip_under_wine(why: &str) -> bool {
+    let wine = under_wine();
+    if wine {
+        println!("skipped under Wine: {why}");
+    }
+    wine
+}
