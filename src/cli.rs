@@ -4,6 +4,7 @@
 //! [`parse`]. `--help` prints help and exits 0; a bad argument exits 2 with a one-line reason.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -48,6 +49,28 @@ pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{text} resolves to no address"))
 }
 
+/// The shortest wait [`parse_seconds`] accepts: 1 ms. Anything shorter rounds to nothing on
+/// some clocks, and a zero read timeout is an error for the socket calls.
+pub const MIN_SECONDS: f64 = 0.001;
+
+/// The longest wait [`parse_seconds`] accepts: one day. Far past any lesson's need, and far
+/// from the overflow of `Instant + Duration` (a deadline of 1e19 seconds panics).
+pub const MAX_SECONDS: f64 = 24.0 * 60.0 * 60.0;
+
+/// A number of seconds, fractions allowed (`2`, `0.5`), from [`MIN_SECONDS`] to
+/// [`MAX_SECONDS`]: every `--timeout` in the kit. A value it accepts always works.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    // Not a number ("soon") becomes NaN, which no range contains: one message for both.
+    let secs: f64 = text.parse().unwrap_or(f64::NAN);
+    if !(MIN_SECONDS..=MAX_SECONDS).contains(&secs) {
+        return Err(format!(
+            "expected seconds from {MIN_SECONDS} to {MAX_SECONDS} (one day), like 2 or 0.5"
+        ));
+    }
+    // In range, so from_secs_f64 cannot panic.
+    Ok(Duration::from_secs_f64(secs))
+}
+
 /// Parses the process arguments into `T`.
 ///
 /// Like `T::parse()`, except that an error is printed on one line (`lesson02-server: ...`)
@@ -88,6 +111,32 @@ pub fn parse<T: Parser>() -> T {
                 .trim_start_matches("error: ");
             eprintln!("{bin}: {reason} (try --help)");
             std::process::exit(2);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_within_a_day_are_accepted() {
+        assert_eq!(parse_seconds("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_seconds("0.001"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_seconds("86400"), Ok(Duration::from_secs(86400)));
+    }
+
+    #[test]
+    fn other_seconds_are_refused_with_one_line() {
+        for text in [
+            "0", "-1", "0.0009", "86401", "1e19", "inf", "nan", "soon", "",
+        ] {
+            let err = parse_seconds(text).unwrap_err();
+            assert_eq!(
+                err, "expected seconds from 0.001 to 86400 (one day), like 2 or 0.5",
+                "{text}"
+            );
         }
     }
 }

@@ -2,8 +2,15 @@
 //!
 //! The prompt is shown only when stdin is a terminal, so a script that pipes commands in gets
 //! clean stdout. End of input (Ctrl-D, Ctrl-Z on Windows, or the end of a pipe) is `None`.
+//!
+//! Typed on a Windows console, std hands us UTF-8 whatever the code page. Piped in
+//! (`echo 你好| lesson02-client.exe`), the bytes are in the console code page: GBK on a Chinese
+//! Windows. Asking Windows for that code page (`GetConsoleCP`) needs `unsafe`, so a line that
+//! is not UTF-8 is read as GBK, as the clients already do with command output.
 
 use std::io::{self, BufRead, IsTerminal, Write};
+
+use crate::console::{decode_output, OutputEncoding};
 
 /// Reads stdin one line at a time.
 pub struct Input {
@@ -25,7 +32,8 @@ impl Input {
     /// whitespace removed, like Python's `input(prompt).strip()`. `Ok(None)` at end of input.
     ///
     /// The line may be empty: skipping empty input is the lesson's job (the notes' step 1).
-    /// Bytes that are not UTF-8 are replaced with U+FFFD rather than failing the client.
+    /// A line that is not UTF-8 is decoded as GBK (see the top of this file); bytes that are
+    /// not GBK either become U+FFFD rather than failing the client.
     pub fn line(&mut self, prompt: &str) -> io::Result<Option<String>> {
         if self.interactive {
             let mut out = io::stdout().lock();
@@ -41,7 +49,13 @@ impl Input {
             }
             return Ok(None);
         }
-        Ok(Some(String::from_utf8_lossy(&raw).trim().to_string()))
+        // Strictly UTF-8 or GBK: a line is whole, so `Auto`'s allowance for a character cut at
+        // either end would take a lone GBK 好 (BA C3) for cut UTF-8.
+        let text = match std::str::from_utf8(&raw) {
+            Ok(text) => text.into(),
+            Err(_) => decode_output(&raw, OutputEncoding::Gbk),
+        };
+        Ok(Some(text.trim().to_string()))
     }
 }
 

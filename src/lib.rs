@@ -10,7 +10,9 @@
 //! - [`wire`]: `--trace` and `--hex`, a wrapper that shows every `read`/`write` on the socket;
 //! - [`picture`]: the wire pictures in the lessons' READMEs, drawn from real runs (not used by
 //!   any lesson binary);
-//! - [`console`]: decoding command output that may be UTF-8 or GBK (Chinese Windows).
+//! - [`console`]: decoding command output that may be UTF-8 or GBK (Chinese Windows);
+//! - [`is_timeout`]: whether a socket call failed because its timeout ran out, on every
+//!   platform.
 
 pub mod cli;
 pub mod console;
@@ -30,4 +32,15 @@ pub fn announce(addr: SocketAddr) -> io::Result<()> {
     let mut out = io::stdout().lock();
     writeln!(out, "listening on {addr}")?;
     out.flush()
+}
+
+/// Whether `e` is a read or write timeout set with `set_read_timeout`/`set_write_timeout`
+/// running out. The same event has two names: Unix reports it as `WouldBlock` (EAGAIN), Windows
+/// as `TimedOut` (WSAETIMEDOUT); std's documentation of `set_read_timeout` says so. The kit's
+/// sockets are all blocking, so `WouldBlock` cannot mean anything else here.
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }

@@ -5,7 +5,8 @@
 //! header that lies (negative, too big, not JSON) ends the client with the reason, before
 //! anything is allocated; an answer that trickles in one byte at a time is still read whole.
 //!
-//! Tests that run shell commands are `#[cfg(unix)]`; the fake-server tests are portable.
+//! Tests that run shell commands are `#[cfg(unix)]`, with cmd.exe versions in the Windows
+//! section at the end of this file; the fake-server tests are portable.
 
 mod common;
 
@@ -16,6 +17,7 @@ use std::thread;
 use common::{run, run_client, Server};
 #[cfg(unix)]
 use common::{shell_output, STICKY_SEQUENCE};
+use socket_lessons::wire::preview;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_lesson04-server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_lesson04-client");
@@ -23,7 +25,6 @@ const CLIENT: &str = env!("CARGO_BIN_EXE_lesson04-client");
 const MODES: [&str; 2] = ["fixed", "json"];
 
 /// Runs the lesson 04 client in `mode` against a fresh server in the same mode.
-#[cfg(unix)]
 fn run_pair(mode: &str, server_args: &[&str], stdin: &[u8]) -> std::process::Output {
     let mut args = vec!["--header", mode];
     args.extend_from_slice(server_args);
@@ -306,6 +307,51 @@ fn server_closing_mid_answer_or_between_answers_is_reported() {
     }
 }
 
+/// A web page in the learner's browser can reach this loopback server (an `<img>` pointing
+/// at it, a `fetch()` with a text/plain body), and the shell would run each line of the HTTP
+/// request: `touch ./pwned` here. Every probe is refused before anything runs, with the reason
+/// in the log and in one line to the peer, and the next client is served as usual.
+#[test]
+fn web_requests_never_run_and_the_next_client_is_served() {
+    let dir = common::fresh_dir("lesson04-web-probes");
+    let server = Server::start_in(&dir, SERVER, &[]);
+    for probe in common::web_probes(server.addr) {
+        let (me, answer) = common::send_until_closed(server.addr, &probe.bytes);
+        let reason = probe.reason;
+        if probe.fits_one_read {
+            assert_eq!(
+                String::from_utf8_lossy(&answer),
+                format!("refused: {reason}; closing the connection\n"),
+                "{}",
+                probe.name
+            );
+        }
+        server.wait_for_log(&format!(
+            "{me} dropped: refused {}: {reason}; nothing was run\n",
+            preview(&probe.bytes)
+        ));
+    }
+    // The next client: its command runs, in the directory where `./pwned` would have been.
+    #[cfg(unix)]
+    {
+        let addr = server.addr.to_string();
+        let out = run_client(
+            CLIENT,
+            &["--addr", &addr],
+            b"touch ./served && echo served\n",
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "served\n\n",
+            "{out:?}"
+        );
+        assert!(dir.join("served").exists());
+    }
+    assert!(!dir.join("pwned").exists(), "a probe ran");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn client_exits_0_at_end_of_input() {
     let server = Server::start(SERVER, &[]);
@@ -324,11 +370,165 @@ fn help_works_and_bad_arguments_exit_2() {
     for (bin, args) in [
         (SERVER, &["--header", "xml"][..]),
         (SERVER, &["--timeout", "-3"]),
+        (SERVER, &["--timeout", "1e19"]),
         (CLIENT, &["--max-size", "lots"]),
     ] {
         let out = run(bin, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+// =============================================================================================
+// Windows: the shell tests above through `cmd.exe /c "COMMAND"`. cmd ends lines with \r\n;
+// `for /L %i in (1,1,1000) do @echo %i` stands in for `seq 1 1000`. CI runs these under Wine.
+// =============================================================================================
+#[cfg(windows)]
+mod windows {
+    use super::*;
+
+    /// Lesson 03's leftover sequence, in cmd.exe: here each answer is its command's own output.
+    #[test]
+    fn the_cmd_sequence_that_breaks_lesson03_comes_out_right() {
+        let mut expected: Vec<u8> = (1..=1000)
+            .flat_map(|i| format!("{i}\r\n").into_bytes())
+            .collect();
+        assert_eq!(expected.len(), 4893);
+        expected.extend_from_slice(b"\nhi\r\n\n");
+        for mode in MODES {
+            let out = run_pair(mode, &[], b"for /L %i in (1,1,1000) do @echo %i\necho hi\n");
+            assert!(out.status.success(), "{mode}: {out:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&expected),
+                "{mode}"
+            );
+        }
+    }
+
+    /// A long answer (20000 lines, 108894 bytes), GBK text (`type` of a GBK file in a folder
+    /// with a space, by its quoted path) and a quoted program with quoted arguments, in both
+    /// header modes.
+    #[test]
+    fn long_output_gbk_and_quoted_commands_in_cmd() {
+        let dir = std::env::temp_dir().join(format!("socket lessons {} l04", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let gbk = dir.join("gbk.txt");
+        std::fs::write(&gbk, b"\xc4\xe3\xba\xc3").unwrap();
+        let exe = dir.join("my client.exe");
+        std::fs::copy(CLIENT, &exe).unwrap();
+        let help = String::from_utf8(run(CLIENT, &["--help"]).stdout).unwrap();
+        assert!(help.contains("Usage: lesson04-client.exe"), "{help}");
+        let help = help.replace("lesson04-client.exe", "my client.exe");
+
+        let input = format!(
+            "for /L %i in (1,1,20000) do @echo %i\ntype \"{}\"\n\"{}\" \"--help\"\n",
+            gbk.display(),
+            exe.display()
+        );
+        let mut expected: String = (1..=20000).map(|i| format!("{i}\r\n")).collect();
+        expected.push_str("\n你好\n");
+        expected.push_str(&help);
+        expected.push('\n');
+        for mode in MODES {
+            let out = run_pair(mode, &[], input.as_bytes());
+            assert!(out.status.success(), "{mode}: {out:?}");
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), expected, "{mode}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Bounds, as in lesson 03: an endless loop killed at the timeout, endless output cut at
+    /// `--max-output`, each reply saying so, and the next command answered, whole.
+    #[test]
+    fn runaway_commands_are_cut_and_the_next_is_answered_in_cmd() {
+        // A timeout of 2 s, not 0.5: cmd.exe under Wine echoes slower than `yes` (1000 lines
+        // take about 0.1 s), and the cut must come first.
+        let mut expected = b"[killed after 2 s]\n\n".to_vec();
+        expected.extend_from_slice(&b"y\r\n".repeat(1000));
+        expected.extend_from_slice(b"[output cut at 3000 bytes]\n\nnext\r\n\n");
+        for mode in MODES {
+            let out = run_pair(
+                mode,
+                &["--timeout", "2", "--max-output", "3000"],
+                b"for /L %i in (1,0,2) do @rem\nfor /L %i in (1,0,2) do @echo y\necho next\n",
+            );
+            assert!(out.status.success(), "{mode}: {out:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&expected),
+                "{mode}"
+            );
+        }
+    }
+
+    /// 3.2 and 3.3 on the wire through cmd.exe: `echo hi` prints `hi\r\n` (4 bytes), so the
+    /// fixed header is 04 00 00 00 and the JSON header says `"size": 4`.
+    #[test]
+    fn headers_on_the_wire_in_cmd() {
+        let server = Server::start(SERVER, &["--header", "fixed"]);
+        let mut sock = server.connect();
+        sock.write_all(b"echo hi").unwrap();
+        let mut reply = [0u8; 8];
+        sock.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"\x04\x00\x00\x00hi\r\n");
+
+        let server = Server::start(SERVER, &[]);
+        let mut sock = server.connect();
+        sock.write_all(b"echo hi").unwrap();
+        let mut len = [0u8; 4];
+        sock.read_exact(&mut len).unwrap();
+        let mut header = vec![0u8; i32::from_le_bytes(len) as usize];
+        sock.read_exact(&mut header).unwrap();
+        let header = String::from_utf8(header).unwrap();
+        assert!(header.contains("\"size\": 4,"), "{header}");
+        let mut body = [0u8; 4];
+        sock.read_exact(&mut body).unwrap();
+        assert_eq!(&body, b"hi\r\n");
+    }
+
+    /// The sizes around lesson 03's `read(1024)` and the 1 MiB default `--max-output`, each a
+    /// file of one letter sent by `type`: every answer arrives whole.
+    #[test]
+    fn each_answer_arrives_whole_for_every_edge_size_in_cmd() {
+        let dir = std::env::temp_dir().join(format!("socket lessons {} sizes", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sizes = [0usize, 1, 1023, 1024, 1025, 1024 * 1024];
+        let mut input = String::new();
+        let mut expected = Vec::new();
+        for (&size, letter) in sizes.iter().zip(b'a'..) {
+            let file = dir.join(format!("{size}.txt"));
+            std::fs::write(&file, vec![letter; size]).unwrap();
+            input.push_str(&format!("type \"{}\"\n", file.display()));
+            expected.extend(vec![letter; size]);
+            expected.push(b'\n');
+        }
+        for mode in MODES {
+            let out = run_pair(mode, &[], input.as_bytes());
+            assert!(out.status.success(), "{mode}: {:?}", out.status);
+            assert_eq!(out.stdout.len(), expected.len(), "{mode}");
+            assert!(out.stdout == expected, "{mode}: answers differ");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A client that asks for 20000 lines, reads ten bytes and hangs up ends that connection
+    /// only; the next client is answered.
+    #[test]
+    fn client_that_leaves_with_unread_output_does_not_stop_the_server_in_cmd() {
+        for mode in MODES {
+            let mut server = Server::start(SERVER, &["--header", mode]);
+            let mut sock = server.connect();
+            sock.write_all(b"for /L %i in (1,1,20000) do @echo %i")
+                .unwrap();
+            let mut ten = [0u8; 10];
+            sock.read_exact(&mut ten).unwrap();
+            drop(sock);
+            let addr = server.addr.to_string();
+            let out = run_client(CLIENT, &["--addr", &addr, "--header", mode], b"echo hi\n");
+            assert_eq!(out.stdout, b"hi\r\n\n", "{mode}: {out:?}");
+            assert!(server.is_running());
+        }
     }
 }

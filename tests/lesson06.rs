@@ -32,7 +32,7 @@ fn udp() -> UdpSocket {
 /// Receives one datagram (up to the largest possible) and checks it came from `from`.
 fn recv(sock: &UdpSocket, from: SocketAddr) -> Vec<u8> {
     let mut buf = vec![0u8; 65536];
-    let (n, peer) = sock.recv_from(&mut buf).unwrap();
+    let (n, peer) = common::recv_retrying(sock, &mut buf);
     assert_eq!(peer, from, "reply from an unexpected address");
     buf.truncate(n);
     buf
@@ -45,7 +45,7 @@ fn ask(sock: &UdpSocket, server: SocketAddr, msg: &[u8]) -> Vec<u8> {
 }
 
 /// A loopback port where nobody listens: bind one, note it, close it.
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 fn dead_port() -> SocketAddr {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.local_addr().unwrap()
@@ -62,7 +62,7 @@ fn echo_round_trip_keeps_chinese_text() {
     let out = run_client(CLIENT, &["--addr", &addr], "hello\n你好，世界\n".as_bytes());
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "hello123\n你好，世界123\n");
-    server.wait_for_log("says: 你好，世界");
+    server.wait_for_log("says: \"你好，世界\"\n");
 
     // And with a bare socket: the bytes come back exactly, plus "123".
     let sock = udp();
@@ -78,8 +78,8 @@ fn server_names_each_sender_and_serves_two_clients_from_one_loop() {
     assert_eq!(ask(&a, server.addr, b"from a"), b"from a123");
     assert_eq!(ask(&b, server.addr, b"from b"), b"from b123");
     assert_eq!(ask(&a, server.addr, b"a again"), b"a again123");
-    server.wait_for_log(&format!("{} says: a again", a.local_addr().unwrap()));
-    server.wait_for_log(&format!("{} says: from b", b.local_addr().unwrap()));
+    server.wait_for_log(&format!("{} says: \"a again\"\n", a.local_addr().unwrap()));
+    server.wait_for_log(&format!("{} says: \"from b\"\n", b.local_addr().unwrap()));
 }
 
 /// Lesson 03's three writes read as one `123456789`; here three sends stay three datagrams.
@@ -102,12 +102,34 @@ fn three_sends_arrive_as_three_datagrams() {
     let mut replies: Vec<Vec<u8>> = (0..3).map(|_| recv(&sock, server.addr)).collect();
     replies.sort();
     assert_eq!(replies, [b"123123", b"456123", b"789123"]);
+    let me = sock.local_addr().unwrap();
     for msg in ["123", "456", "789"] {
-        server.wait_for_log(&format!("says: {msg}\n"));
+        server.wait_for_log(&format!("{me} says: \"{msg}\"\n"));
     }
-    server.wait_for_log("recv_from 3 bytes from");
-    assert_eq!(server.stderr().matches("recv_from 3 bytes from").count(), 3);
+    // Three calls, three datagrams: the trace (on stderr, read by another thread than stdout
+    // above) shows each. Waiting for all three lines, never for one and counting.
+    server.wait_for_count(&format!("recv_from 3 bytes from {me}: "), 3);
     assert!(server.is_running());
+}
+
+/// Anyone can send the server a datagram, and its log is the learner's terminal: what a peer
+/// sent is shown quoted and escaped, on one line. Raw, `\x1b[2J` would clear the screen and
+/// a newline would start a log line of the peer's making.
+#[test]
+fn peer_text_is_escaped_in_the_log() {
+    let server = Server::start(SERVER, &[]);
+    let sock = udp();
+    let me = sock.local_addr().unwrap();
+    assert_eq!(ask(&sock, server.addr, b"\x1b[2J"), b"\x1b[2J123");
+    assert_eq!(
+        ask(&sock, server.addr, b"\nfake log line"),
+        b"\nfake log line123"
+    );
+    server.wait_for_log(&format!("{me} says: \"\\x1b[2J\"\n"));
+    server.wait_for_log(&format!("{me} says: \"\\nfake log line\"\n"));
+    let log = server.stdout();
+    assert!(!log.contains('\x1b'), "{log:?}");
+    assert!(!log.lines().any(|l| l.starts_with("fake")), "{log:?}");
 }
 
 #[cfg(target_os = "linux")]
@@ -155,7 +177,7 @@ fn oversized_datagram_is_cut_and_next_receive_gets_next_datagram() {
     server.wait_for_log("was cut");
     // Not "89ABCDEF": the rest of the first datagram is nowhere.
     assert_eq!(recv(&sock, server.addr), b"next123");
-    server.wait_for_log("says: next\n");
+    server.wait_for_log("says: \"next\"\n");
 }
 
 #[cfg(unix)]
@@ -195,10 +217,20 @@ fn server_survives_the_largest_datagram() {
 
     // Default buffer (1024, the notes' recvfrom(1024)): cut to 1024, answered with those + 123.
     let server = Server::start(SERVER, &[]);
-    let reply = ask(&sock, server.addr, &big);
-    assert_eq!(reply.len(), 1024 + 3);
-    assert_eq!(&reply[..1024], &big[..1024]);
-    assert_eq!(&reply[1024..], b"123");
+    #[cfg(unix)]
+    {
+        let reply = ask(&sock, server.addr, &big);
+        assert_eq!(reply.len(), 1024 + 3);
+        assert_eq!(&reply[..1024], &big[..1024]);
+        assert_eq!(&reply[1024..], b"123");
+    }
+    // Windows reports the cut as an error (WSAEMSGSIZE) without the sender's address, so the
+    // server logs it and sends no reply (as in the test above); "ping123" comes first.
+    #[cfg(windows)]
+    {
+        sock.send_to(&big, server.addr).unwrap();
+        server.wait_for_log("a datagram longer than 1024 bytes was cut");
+    }
     assert_eq!(ask(&sock, server.addr, b"ping"), b"ping123");
 
     // A buffer that holds it whole: the echo (65510 bytes) is too long for one datagram. The
@@ -232,7 +264,7 @@ fn server_survives_a_client_that_left_before_the_reply() {
         let gone = udp();
         gone.send_to(b"bye", server.addr).unwrap();
     } // closed: the reply goes to a port where nobody listens
-    server.wait_for_log("says: bye");
+    server.wait_for_log("says: \"bye\"\n");
     let sock = udp();
     assert_eq!(ask(&sock, server.addr, b"still there?"), b"still there?123");
 }
@@ -296,6 +328,79 @@ fn connected_client_hears_nobody_is_listening() {
     assert!(!stderr.contains("no reply within"), "{stderr}");
 }
 
+/// `--timeout` is a deadline for the reply, not a wait per datagram: a third socket that keeps
+/// sending the client junk (ignored: not from the server) does not make it wait longer. The
+/// junk goes on for 10 s, every 0.2 s; a wait restarted by each datagram would end only after
+/// it stops (12 s), the deadline ends it 2 s after the send. The test's "server" reads the
+/// client's datagram, which tells it the client's port, and never answers.
+#[test]
+fn junk_from_a_third_socket_does_not_extend_the_wait() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let silent = udp();
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    let client_done = Arc::new(AtomicBool::new(false));
+    let done = Arc::clone(&client_done);
+    let junk = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let (_, client) = common::recv_retrying(&silent, &mut buf);
+        let sender = udp();
+        let stop = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < stop && !done.load(Ordering::SeqCst) {
+            // Errors do not matter: the client may be gone already (Windows then reports
+            // the "port unreachable" that came back).
+            let _ = sender.send_to(b"junk", client);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // Whether the client had given up while the junk was still coming.
+        done.load(Ordering::SeqCst)
+    });
+    let out = run_client(
+        CLIENT,
+        &["--addr", &silent_addr, "--timeout", "2"],
+        b"hello\n",
+    );
+    client_done.store(true, Ordering::SeqCst);
+    let gave_up_during_the_junk = junk.join().unwrap();
+
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("ignored 4 bytes from 127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with(
+            "no reply within 2 s: UDP promises nothing\n1 of 1 datagrams got no reply\n"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        gave_up_during_the_junk,
+        "the client waited until the junk stopped: {stderr}"
+    );
+}
+
+/// An accepted `--timeout` always works: at most one day (`1e19` was accepted, then overflowed
+/// the deadline and panicked); more exits 2 with one line.
+#[test]
+fn timeout_is_at_most_a_day_and_a_day_works() {
+    let out = run(CLIENT, &["--timeout", "1e19"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "lesson06-client: invalid value '1e19' for '--timeout <SECONDS>': expected seconds \
+         from 0.001 to 86400 (one day), like 2 or 0.5 (try --help)\n"
+    );
+    let server = Server::start(SERVER, &[]);
+    let addr = server.addr.to_string();
+    let out = run_client(CLIENT, &["--addr", &addr, "--timeout", "86400"], b"hi\n");
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hi123\n");
+}
+
 #[test]
 fn client_ends_cleanly_at_end_of_input_and_skips_empty_lines() {
     let server = Server::start(SERVER, &[]);
@@ -347,4 +452,91 @@ fn trace_shows_each_datagram_with_its_peer() {
     );
     server.wait_for_log("recv_from 5 bytes from 127.0.0.1:");
     server.wait_for_log("send_to 8 bytes to 127.0.0.1:");
+}
+
+// =============================================================================================
+// Windows versions of the Linux- and Unix-only tests above. CI runs them under Wine; a check
+// where Wine behaves like Linux, not like Windows, is skipped under Wine only, and says why.
+// =============================================================================================
+#[cfg(windows)]
+mod windows {
+    use super::*;
+
+    /// One byte over the limit and send_to fails, with WSAEMSGSIZE on Windows.
+    #[test]
+    fn a_datagram_over_65507_bytes_cannot_be_sent() {
+        let sock = udp();
+        let err = sock
+            .send_to(&vec![0u8; MAX_UDP_IPV4 + 1], dead_port())
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(10040), "{err}"); // WSAEMSGSIZE
+    }
+
+    /// A connected client hears "port unreachable" (Windows: WSAECONNRESET on the next receive)
+    /// and says nobody is listening, without waiting for its (long) timeout.
+    #[test]
+    fn connected_client_hears_nobody_is_listening() {
+        if common::skip_under_wine(
+            "Wine 8.0 passes no ICMP port unreachable to a UDP socket, connected or not",
+        ) {
+            return;
+        }
+        let addr = dead_port().to_string();
+        let out = run_client(
+            CLIENT,
+            &["--addr", &addr, "--connect", "--timeout", "15"],
+            b"hello\n",
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(&format!("nobody is listening at {addr}")),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("no reply within"), "{stderr}");
+    }
+
+    /// Windows, unlike Linux and macOS, reports "port unreachable" to an unconnected socket
+    /// too: the client whose server is gone says nobody is listening for each line instead
+    /// of waiting its timeout.
+    #[test]
+    fn unconnected_client_hears_nobody_is_listening() {
+        if common::skip_under_wine(
+            "Wine's sockets are Linux's: an unconnected UDP socket never hears port unreachable",
+        ) {
+            return;
+        }
+        let addr = dead_port().to_string();
+        let out = run_client(
+            CLIENT,
+            &["--addr", &addr, "--timeout", "5"],
+            b"hello\nworld\n",
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            stderr
+                .matches(&format!("nobody is listening at {addr}"))
+                .count(),
+            2,
+            "{stderr}"
+        );
+        assert!(!stderr.contains("no reply within"), "{stderr}");
+    }
+
+    /// The oversize demo on Windows: the server reports the cut as an error and cannot reply
+    /// to the cut datagram, so the only reply is "next123"; the client says one got none.
+    #[test]
+    fn client_demo_oversize_shows_the_cut() {
+        let server = Server::start(SERVER, &[]);
+        let addr = server.addr.to_string();
+        let out = run(
+            CLIENT,
+            &["--addr", &addr, "--demo", "oversize", "--timeout", "0.5"],
+        );
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("reply (7 bytes): \"next123\""), "{stdout}");
+        assert!(!stdout.contains("the server kept"), "{stdout}");
+        server.wait_for_log("a datagram longer than 1024 bytes was cut");
+    }
 }

@@ -28,7 +28,8 @@ use std::net::{SocketAddr, TcpListener};
 use anyhow::{Context, Result};
 use clap::Parser;
 use socket2::{Domain, Protocol, Socket, Type};
-use socket_lessons::{announce, cli, wire::Traced};
+use socket_lessons::wire::{preview, Traced};
+use socket_lessons::{announce, cli};
 
 /// Lesson 02 server: echo every message with "123" appended, one client after another.
 #[derive(Parser)]
@@ -106,11 +107,13 @@ fn main() -> Result<()> {
                 }
             };
 
-            // `print(data.decode('utf8'))`: in the notes a message that is not valid UTF-8
-            // raises UnicodeDecodeError, which nothing catches: the server dies. Lossy decoding
-            // prints U+FFFD for such bytes instead. A long line can also arrive cut in the
-            // middle of a character: the read stops at 1024 bytes, wherever that falls.
-            println!("{address} says: {}", String::from_utf8_lossy(&buf[..n]));
+            // `print(data.decode('utf8'))`, with two fixes. In the notes a message that is not
+            // valid UTF-8 raises UnicodeDecodeError, which nothing catches: the server dies.
+            // And whatever the client sent goes to the terminal raw: a newline in it forges a
+            // log line of its own, `\x1b[2J` clears the screen. `preview` shows it quoted and
+            // escaped as Python shows bytes (`\n`, `\x1b`, `\xff` for a byte that is not
+            // UTF-8), on one line, cut after 40 characters with `…`.
+            println!("{address} says: {}", preview(&buf[..n]));
 
             // `sock.send(data + b'123')`. write_all, not write: a write may accept only part
             // of the buffer, and the rest would be silently lost.

@@ -6,6 +6,9 @@
 //!
 //! - A remote shell must not listen on the network by accident: [`refuse_remote`] stops a
 //!   server whose `--addr` is not loopback, unless `--allow-remote` says it is meant.
+//! - Loopback is not enough: a web page in the learner's browser can send an HTTP request to
+//!   `127.0.0.1:8080`. [`refuse_web_request`] drops a message that cannot come from our
+//!   client (a line break, an HTTP request line or header) before anything runs.
 //! - A command may never end (`yes`, `sleep 60`): it is killed after `--timeout`.
 //! - A command may print without end: its output is cut at `--max-output` bytes and it is
 //!   killed at once.
@@ -16,20 +19,22 @@
 //! The reply is stdout followed by stderr, as in the notes; when a bound was hit, a note line
 //! such as `[killed after 10 s]` or `[output cut at 1048576 bytes]` follows.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use anyhow::bail;
 use socket_lessons::console::{decode_output, OutputEncoding};
+use socket_lessons::{cli, wire::preview};
 
 /// `--timeout`, `--max-output`, `--allow-remote`: flattened into both servers' options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Limits {
     /// Kill a command still running after this many seconds (fractions allowed: 0.5)
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = cli::parse_seconds)]
     pub timeout: Duration,
 
     /// Cut a command's output (stdout + stderr) after this many bytes, and kill the command
@@ -49,18 +54,6 @@ const MAX_OUTPUT_LIMIT: i64 = 1 << 30;
 /// How much one pipe read takes at most. Big enough that `seq 1 100000` is a few reads.
 const CHUNK: usize = 64 * 1024;
 
-fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if secs.is_nan() || secs <= 0.0 {
-        return Err(format!(
-            "the timeout must be more than 0 seconds, not {text}"
-        ));
-    }
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{text} seconds: {e}"))
-}
-
 /// Exits with status 2 and a one-line reason when `addr` is not a loopback address and
 /// `--allow-remote` was not given (bug 8: the notes bind a LAN address with `shell=True`).
 pub fn refuse_remote(addr: SocketAddr, limits: &Limits) {
@@ -73,6 +66,65 @@ pub fn refuse_remote(addr: SocketAddr, limits: &Limits) {
         env!("CARGO_BIN_NAME")
     );
     std::process::exit(2);
+}
+
+/// Refuses a message that is not a command from our client: writes one line saying why to
+/// `sock` (best effort) and returns the error that ends this connection, so that the server
+/// logs it, closes the connection and serves the next client. Call it before running anything.
+///
+/// Why: "loopback only" keeps out the network, not a web page in the learner's own browser.
+/// `<img src="http://127.0.0.1:8080/;touch$IFS./pwned;">` on any page makes the browser
+/// connect here and send `GET /;touch$IFS./pwned; HTTP/1.1`, a CRLF, `Host: 127.0.0.1:8080`
+/// and more header lines; a `fetch()` with a `text/plain` body sends a POST with any text as
+/// its body. The shell would run every line of it: `GET /`, then `touch ./pwned`. This is the
+/// cross-protocol attack Redis 3.2.7 closed by dropping connections that send `POST` or
+/// `Host:`. (Browsers refuse a list of ports, 8080 not among them, and some recent versions
+/// ask the user before a public page may reach loopback; not every browser or version does.)
+///
+/// What gives such a request away (see [`not_a_command`]):
+/// - a line break. The notes' clients send one `input().strip()` line per command, ours one
+///   stdin line, trimmed: a command from them never holds CR or LF. An HTTP request always
+///   does (every line ends in CRLF). Neither UTF-8 nor GBK uses 0x0A or 0x0D inside a
+///   character, so checking the raw bytes is enough;
+/// - an HTTP request line or header at the start, for a request whose first read ended before
+///   its first CRLF (a request line over 1024 bytes, or one that TCP split);
+///
+/// and closing the connection is part of the defence: the rest of the request, the body of a
+/// POST included, is never read, so it never runs either.
+pub fn refuse_web_request(sock: &mut impl Write, message: &[u8]) -> anyhow::Result<()> {
+    let Some(reason) = not_a_command(message) else {
+        return Ok(());
+    };
+    // For a learner poking the server with `nc`, which sends the Enter key as LF. Unframed in
+    // lesson 04 too: whoever sent this does not speak the protocol anyway. A write error does
+    // not matter, the connection is closed next.
+    let _ = sock.write_all(format!("refused: {reason}; closing the connection\n").as_bytes());
+    bail!("refused {}: {reason}; nothing was run", preview(message));
+}
+
+/// HTTP's request methods (RFC 9110), as a browser sends them: in capitals. Lower case `head`
+/// is a Unix command and stays allowed.
+const HTTP_METHODS: [&[u8]; 9] = [
+    b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"CONNECT", b"OPTIONS", b"TRACE", b"PATCH",
+];
+
+/// Why `message` cannot be a command from our client or the notes', or `None` if it may be.
+pub fn not_a_command(message: &[u8]) -> Option<&'static str> {
+    if message.iter().any(|&b| b == b'\r' || b == b'\n') {
+        return Some(
+            "it holds a line break (CR or LF), which our client never sends: \
+             an HTTP request from a web page?",
+        );
+    }
+    let first_word = message.split(|&b| b == b' ').next().unwrap_or_default();
+    if HTTP_METHODS.contains(&first_word) {
+        return Some("it starts like an HTTP request line (GET, POST, ...): a web page?");
+    }
+    // Redis's rule: a header `Host:`, in any case.
+    if message.len() >= 5 && message[..5].eq_ignore_ascii_case(b"host:") {
+        return Some("it starts like an HTTP header (Host:): a web page?");
+    }
+    None
 }
 
 /// What running one command produced.
@@ -200,13 +252,18 @@ fn shell(command: &str) -> Command {
     cmd
 }
 
-/// `shell=True`: `cmd /C COMMAND` on Windows. `raw_arg` hands the text to cmd.exe as typed;
-/// `arg` would add C-runtime quoting that cmd.exe does not understand.
+/// `shell=True` on Windows: the command line `cmd.exe /c "COMMAND"`, exactly what Python's
+/// `subprocess` builds (CPython's `subprocess.py`: the whole command in one more pair of quotes).
 #[cfg(windows)]
 fn shell(command: &str) -> Command {
     use std::os::windows::process::CommandExt;
-    let mut cmd = Command::new("cmd");
-    cmd.arg("/C").raw_arg(command);
+    let mut cmd = Command::new("cmd.exe");
+    // Why the extra quotes: cmd.exe strips the first and the last quote of what follows /c.
+    // Unwrapped, `"C:\Program Files\t\my host.exe" "x"` would lose the quote before C: and the
+    // one after x, and cmd would look for `C:\Program`. Wrapped, cmd strips only our pair.
+    // `raw_arg` puts the text on the command line as written; `arg` would add C-runtime
+    // quoting and backslash escapes, which cmd.exe does not undo.
+    cmd.raw_arg("/c").raw_arg(format!("\"{command}\""));
     cmd
 }
 
@@ -281,4 +338,66 @@ fn pump(
         }
         let _ = tx.send(Piece::End);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_commands_are_commands() {
+        for command in [
+            "ls -l",
+            "seq 1 1000",
+            "head -c 10 /dev/zero",
+            "echo GET / HTTP/1.1",
+            "GETTER /",
+            "dir",
+            "ipconfig /all",
+            "echo 你好",
+        ] {
+            assert_eq!(not_a_command(command.as_bytes()), None, "{command}");
+        }
+        // "dir 你好" in GBK, as the notes' section 3 client sends it.
+        assert_eq!(not_a_command(b"dir \xc4\xe3\xba\xc3"), None);
+    }
+
+    #[test]
+    fn http_requests_are_not_commands() {
+        for message in [
+            &b"GET /;touch$IFS./pwned; HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"[..],
+            b"GET /;touch$IFS./pwned; HTTP/1.1",
+            b"GET /;touch$IFS./pwn",
+            b"POST / HTTP/1.1",
+            b"OPTIONS * HTTP/1.1",
+            b"Host: 127.0.0.1:8080",
+            b"host:127.0.0.1",
+            b"ls\n",
+            b"ls\r",
+            b"echo a\nrm -rf x",
+        ] {
+            assert!(
+                not_a_command(message).is_some(),
+                "{}",
+                String::from_utf8_lossy(message)
+            );
+        }
+    }
+
+    #[test]
+    fn a_refusal_tells_the_peer_in_one_line() {
+        let mut sent = Vec::new();
+        let err = refuse_web_request(&mut sent, b"POST / HTTP/1.1\r\n").unwrap_err();
+        assert_eq!(
+            String::from_utf8(sent).unwrap(),
+            "refused: it holds a line break (CR or LF), which our client never sends: \
+             an HTTP request from a web page?; closing the connection\n"
+        );
+        assert_eq!(
+            err.to_string(),
+            "refused \"POST / HTTP/1.1\\r\\n\": it holds a line break (CR or LF), which our \
+             client never sends: an HTTP request from a web page?; nothing was run"
+        );
+        assert!(refuse_web_request(&mut Vec::new(), b"echo hi").is_ok());
+    }
 }

@@ -22,7 +22,9 @@
 //! README): an empty read ends the client instead of spinning (bug 1); any client error ends
 //! that client only (bug 2);
 //! both output pipes are read at once and commands are bounded in time and size (bug 7, in
-//! `command.rs`); a non-loopback address needs `--allow-remote` (bug 8).
+//! `command.rs`); a non-loopback address needs `--allow-remote` (bug 8). Not in the notes: a web
+//! page can reach a loopback server too, so a message no client of ours sends (a line break,
+//! an HTTP request line or header) is refused before anything runs (`command.rs`).
 
 mod command;
 
@@ -111,6 +113,11 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(e).context("receiving a command"),
         };
+
+        // Not in the notes: a web page in the learner's browser can send this server an HTTP
+        // request, and the shell would run its lines. Such a message is refused before
+        // anything runs, and the connection closed (command.rs says how it is recognised).
+        command::refuse_web_request(&mut sock, &buf[..n])?;
 
         // `subprocess.Popen(cmd, shell=True, stdout=PIPE, stderr=PIPE)` and
         // `res = sub.stdout.read() + sub.stderr.read()`, with bounds: see command.rs.

@@ -18,7 +18,8 @@
 //! header itself (json mode only), then the output;
 //! the client reads the header, then exactly the announced bytes, and `echo hi` says `hi`.
 //! Commands run exactly as in lesson 03, with the same bounds (`--timeout`, `--max-output`,
-//! loopback only unless `--allow-remote`): that code is shared, in `../03_sticky/command.rs`.
+//! loopback only unless `--allow-remote`) and the same refusal of what a web page sends (an
+//! HTTP request): that code is shared, in `../03_sticky/command.rs`.
 
 // The same command runner as lesson 03, reused on purpose: only the framing differs.
 #[path = "../03_sticky/command.rs"]
@@ -98,8 +99,8 @@ fn main() -> Result<()> {
 fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
     // The header and the output go out as separate writes, as in the notes. With Nagle's
     // algorithm on, the second small write would wait for the client to acknowledge the
-    // first, and the client delays its acknowledgements (up to 40 ms on Linux): every answer
-    // would be slow. TCP_NODELAY sends each write at once.
+    // first, and the client delays its acknowledgements (on Linux 40 ms at least, up to 200 ms):
+    // every answer would be slow. TCP_NODELAY sends each write at once.
     sock.set_nodelay(true).context("setting TCP_NODELAY")?;
     let mut sock = Traced::labelled(sock, args.common.trace, peer);
     let mut buf = [0u8; READ_SIZE];
@@ -113,6 +114,11 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(e).context("receiving a command"),
         };
+        // Not in the notes: a web page in the learner's browser can send this server an HTTP
+        // request, and the shell would run its lines. Such a message is refused before
+        // anything runs, and the connection closed (command.rs says how it is recognised).
+        command::refuse_web_request(&mut sock, &buf[..n])?;
+
         let cmd = command::command_text(&buf[..n]);
         let outcome = command::run(&cmd, &args.limits);
         let res = &outcome.reply;

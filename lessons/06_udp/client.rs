@@ -24,11 +24,12 @@
 use std::io::{self, ErrorKind};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
-use socket_lessons::{cli, input::Input, wire::preview};
+use socket_lessons::wire::{preview, trace_preview};
+use socket_lessons::{cli, input::Input, is_timeout};
 
 /// Lesson 06 client: send each input line as one datagram, print the reply.
 #[derive(Parser)]
@@ -36,8 +37,8 @@ struct Args {
     #[command(flatten)]
     common: cli::Common,
 
-    /// Seconds to wait for each reply before giving up on it
-    #[arg(long, value_name = "SECS", default_value = "2", value_parser = parse_timeout)]
+    /// Seconds to wait for each reply before giving up on it (fractions allowed: 0.5)
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = cli::parse_seconds)]
     timeout: Duration,
 
     /// connect() the socket to the server: only its datagrams get in, and the system's
@@ -83,11 +84,6 @@ fn main() -> Result<ExitCode> {
         sock.connect(server)
             .with_context(|| format!("cannot connect to {server}"))?;
     }
-
-    // The wait for a reply. Without a timeout, recv_from would wait forever for a reply that
-    // was lost (or never sent): UDP tells nobody when a datagram disappears.
-    sock.set_read_timeout(Some(args.timeout))
-        .context("cannot set the receive timeout")?;
 
     let client = Client {
         sock,
@@ -227,7 +223,11 @@ impl Client {
             // The whole datagram or nothing: no write_all for UDP.
             Ok(n) => {
                 if self.trace {
-                    eprintln!("{call} {n} bytes to {}: {}", self.server, preview(msg));
+                    eprintln!(
+                        "{call} {n} bytes to {}: {}",
+                        self.server,
+                        trace_preview(msg)
+                    );
                 }
                 true
             }
@@ -245,14 +245,27 @@ impl Client {
         }
     }
 
-    /// `data, addr = client.recvfrom(1024)`, waiting at most `--timeout`. `Some(reply)`, or
-    /// `None` when no reply came (said on stderr).
+    /// `data, addr = client.recvfrom(1024)`, waiting at most `--timeout` in all. `Some(reply)`,
+    /// or `None` when no reply came (said on stderr).
     fn receive(&self) -> Result<Option<Vec<u8>>> {
         let call = if self.connected { "recv" } else { "recv_from" };
         // As big as any datagram can be, so the client never cuts a reply (the server's echo
         // of a full 1024-byte buffer is 1027 bytes: `recvfrom(1024)` would cut it).
         let mut buf = vec![0u8; 65536];
+        // The wait for a reply. Without a timeout, recv_from would wait forever for a reply
+        // that was lost (or never sent): UDP tells nobody when a datagram disappears. It is a
+        // deadline for the reply, not a timeout per call: a socket that sends us something
+        // else every second (ignored below) must not make us wait for ever.
+        let deadline = Instant::now() + self.timeout;
         loop {
+            // What is left of the wait. set_read_timeout refuses zero: the time is up.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(self.no_reply(call));
+            }
+            self.sock
+                .set_read_timeout(Some(left))
+                .context("cannot set the receive timeout")?;
             let result = if self.connected {
                 self.sock.recv(&mut buf).map(|n| (n, self.server))
             } else {
@@ -260,28 +273,20 @@ impl Client {
             };
             match result {
                 // An unconnected socket takes datagrams from anyone who knows its port; only
-                // the server's count as the reply. (A connected one drops the others itself.)
+                // the server's count as the reply, and the wait goes on for what is left of it.
+                // (A connected one drops the others itself.)
                 Ok((n, from)) if from != self.server => {
                     eprintln!("ignored {n} bytes from {from}: not the server");
                 }
                 Ok((n, from)) => {
                     if self.trace {
-                        eprintln!("{call} {n} bytes from {from}: {}", preview(&buf[..n]));
+                        eprintln!("{call} {n} bytes from {from}: {}", trace_preview(&buf[..n]));
                     }
                     buf.truncate(n);
                     return Ok(Some(buf));
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                // The timeout: Unix reports it as WouldBlock, Windows as TimedOut. Lost on the
-                // way, never sent, or nobody there: UDP does not say which.
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    let secs = self.timeout.as_secs_f64();
-                    if self.trace {
-                        eprintln!("{call}: nothing within {secs} s");
-                    }
-                    eprintln!("no reply within {secs} s: UDP promises nothing");
-                    return Ok(None);
-                }
+                Err(e) if is_timeout(&e) => return Ok(self.no_reply(call)),
                 Err(e) if nobody_listening(&e) => {
                     self.report_unreachable(call, &e);
                     return Ok(None);
@@ -289,6 +294,17 @@ impl Client {
                 Err(e) => return Err(e).with_context(|| format!("{call} failed")),
             }
         }
+    }
+
+    /// The deadline passed without a reply. Lost on the way, never sent, or nobody there: UDP
+    /// does not say which.
+    fn no_reply(&self, call: &str) -> Option<Vec<u8>> {
+        let secs = self.timeout.as_secs_f64();
+        if self.trace {
+            eprintln!("{call}: nothing within {secs} s");
+        }
+        eprintln!("no reply within {secs} s: UDP promises nothing");
+        None
     }
 
     fn report_unreachable(&self, call: &str, e: &io::Error) {
@@ -310,17 +326,4 @@ fn nobody_listening(e: &io::Error) -> bool {
         e.kind(),
         ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset
     )
-}
-
-/// `--timeout`: seconds, fractions allowed (`0.5`); more than zero.
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("expected seconds, like 2 or 0.5, not {text:?}"))?;
-    if !(secs > 0.0 && secs <= 3600.0) {
-        return Err(format!(
-            "expected more than 0 and at most 3600 seconds, not {text}"
-        ));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }

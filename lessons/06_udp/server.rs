@@ -16,7 +16,7 @@
 //! ```
 //!
 //! Watch for: each line comes back with `123`, and the server names the sender of every
-//! datagram (`127.0.0.1:PORT says: ...`), because there is no connection that would remember
+//! datagram (`127.0.0.1:PORT says: "..."`), because there is no connection that would remember
 //! it. Start two clients: the one loop serves both, interleaved, with no accept and no thread.
 //! Stop the client: the server never notices, because there is nothing to close. `--buf 8`
 //! makes the cut visible with any line longer than 8 bytes.
@@ -26,7 +26,8 @@ use std::net::UdpSocket;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use socket_lessons::{announce, cli, wire::preview};
+use socket_lessons::wire::{preview, trace_preview};
+use socket_lessons::{announce, cli};
 
 /// Windows' error code for "a datagram was larger than the buffer" (WSAEMSGSIZE).
 const WSAEMSGSIZE: i32 = 10040;
@@ -101,7 +102,7 @@ fn main() -> Result<()> {
         };
         let msg = &buf[..n];
         if trace {
-            eprintln!("recv_from {n} bytes from {peer}: {}", preview(msg));
+            eprintln!("recv_from {n} bytes from {peer}: {}", trace_preview(msg));
         }
 
         // What arrived. Three cases a TCP server does not have:
@@ -123,9 +124,11 @@ fn main() -> Result<()> {
                 buf.len()
             );
         } else {
-            // Lossy decoding, as in lesson 02: bytes that are not UTF-8 print as U+FFFD
-            // instead of ending the server.
-            println!("{peer} says: {}", String::from_utf8_lossy(msg));
+            // Quoted and escaped, as in lesson 02 (and as Python shows bytes): anyone can send
+            // us a datagram, and printed raw, a newline in it would forge a log line of its
+            // own and `\x1b[2J` would clear the learner's terminal. Bytes that are not UTF-8
+            // show as `\xff` instead of ending the server.
+            println!("{peer} says: {}", preview(msg));
         }
 
         // `server.sendto(msg + b'123', addr)`: the reply is a new datagram to the address the
@@ -138,7 +141,7 @@ fn main() -> Result<()> {
             // gone, the reply is lost and nobody tells us (except Windows, see above).
             Ok(sent) => {
                 if trace {
-                    eprintln!("send_to {sent} bytes to {peer}: {}", preview(&reply));
+                    eprintln!("send_to {sent} bytes to {peer}: {}", trace_preview(&reply));
                 }
             }
             // E.g. "message too long": a UDP datagram over IPv4 carries at most 65507 bytes, so

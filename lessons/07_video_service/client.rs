@@ -42,12 +42,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
-use socket_lessons::{cli, input::Input, wire::Traced};
+use socket_lessons::{cli, input::Input, is_timeout, wire::Traced};
 use xxhash_rust::xxh3::Xxh3;
 
-use protocol::{
-    check_name, get_size, get_str, hex, is_timeout, printable, Object, Pace, TempFile, CHUNK,
-};
+use protocol::{check_name, get_size, get_str, hex, printable, Object, Pace, TempFile, CHUNK};
 use unicode_normalization::UnicodeNormalization;
 
 /// Lesson 07 client: upload videos, download them, list them.

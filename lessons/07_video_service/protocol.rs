@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
-use socket_lessons::wire::Traced;
+use socket_lessons::{is_timeout, wire::Traced};
 
 use crate::framing;
 
@@ -342,12 +342,6 @@ impl Drop for TempFile {
 /// An XXH3-128 digest as 32 lowercase hex digits, as `xxhsum -H2` prints it.
 pub fn hex(digest: u128) -> String {
     format!("{digest:032x}")
-}
-
-/// Whether an I/O error is a read or write timeout (`set_read_timeout`): Unix reports
-/// `WouldBlock`, Windows `TimedOut`.
-pub fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
 /// `text` as it may be printed on a terminal or in a log: every control, format or separator

@@ -53,12 +53,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser;
 use serde_json::{json, Value};
-use socket_lessons::{announce, cli, wire::Traced};
+use socket_lessons::{announce, cli, is_timeout, wire::Traced};
 use xxhash_rust::xxh3::Xxh3;
 
-use protocol::{
-    check_name, get_size, get_str, hex, is_timeout, printable, Object, Pace, TempFile, CHUNK,
-};
+use protocol::{check_name, get_size, get_str, hex, printable, Object, Pace, TempFile, CHUNK};
 
 /// `log!("{peer} connected")`: one line of the server's log (stdout). Never `println!`, which
 /// panics when stdout is closed and blocks when nobody reads it; see [`log_line`].

@@ -8,7 +8,8 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -29,7 +30,20 @@ impl Server {
     /// Starts `bin` with `args`, adding `--addr 127.0.0.1:0` unless `args` has an `--addr`,
     /// and waits for its first stdout line, `listening on IP:PORT`.
     pub fn start(bin: &str, args: &[&str]) -> Server {
+        Self::spawn(bin, args, None)
+    }
+
+    /// Like [`Server::start`], with `dir` as the server's working directory: where the
+    /// commands it runs (lessons 03 and 04) create their files.
+    pub fn start_in(dir: &Path, bin: &str, args: &[&str]) -> Server {
+        Self::spawn(bin, args, Some(dir))
+    }
+
+    fn spawn(bin: &str, args: &[&str], dir: Option<&Path>) -> Server {
         let mut cmd = Command::new(bin);
+        if let Some(dir) = dir {
+            cmd.current_dir(dir);
+        }
         if !args.contains(&"--addr") {
             cmd.args(["--addr", "127.0.0.1:0"]);
         }
@@ -204,11 +218,14 @@ fn drain(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
     let theirs = Arc::clone(&buf);
     thread::spawn(move || {
         let mut chunk = [0u8; 8192];
-        while let Ok(n) = r.read(&mut chunk) {
-            if n == 0 {
-                break;
+        loop {
+            match r.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => theirs.lock().unwrap().extend_from_slice(&chunk[..n]),
+                // A signal is no end of output: read on.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
             }
-            theirs.lock().unwrap().extend_from_slice(&chunk[..n]);
         }
     });
     buf
@@ -251,4 +268,170 @@ pub const STICKY_SEQUENCE: &str = "seq -s ' ' 1000\necho hi\n";
 pub fn shell_output(command: &str) -> Vec<u8> {
     let out = Command::new("sh").args(["-c", command]).output().unwrap();
     out.stdout
+}
+
+/// `sock.recv_from(buf)`, asked again when it fails with EINTR. On Linux a socket call with a
+/// timeout (our safety nets) fails that way when the process is stopped and continued, even
+/// without a signal handler (signal(7), "Interruption of system calls ... by stop signals"):
+/// that is no reason for a test to fail. (`read_exact` and `read_to_end` retry by themselves.)
+pub fn recv_retrying(sock: &UdpSocket, buf: &mut [u8]) -> (usize, SocketAddr) {
+    loop {
+        match sock.recv_from(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            result => return result.unwrap(),
+        }
+    }
+}
+
+/// Connects to `addr`, sends `bytes` and reads until the server closes the connection; our
+/// address (what the server's log calls us) and what came back. A reset, which is how a close
+/// with some of `bytes` still unread reaches us, ends the answer like a close.
+pub fn send_until_closed(addr: SocketAddr, bytes: &[u8]) -> (SocketAddr, Vec<u8>) {
+    let mut sock = connect(addr);
+    let me = sock.local_addr().unwrap();
+    sock.write_all(bytes).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match sock.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            // EINTR: see `recv_retrying`'s note.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("reading from {addr}: {e}"),
+        }
+    }
+    (me, answer)
+}
+
+/// A new, empty directory under the system's temporary directory, named for `name` and this
+/// test process (`name` must be unique among the tests of one file: they run in parallel).
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("socket-lessons-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// What a web page can make the learner's browser send to a loopback server, and the reason
+/// lessons 03 and 04 must give when they refuse it. Each would run `touch ./pwned` in a shell
+/// that ran every line it read.
+pub struct WebProbe {
+    pub name: &'static str,
+    pub bytes: Vec<u8>,
+    /// The reason in the server's log line and in its one-line answer.
+    pub reason: &'static str,
+    /// Whether the whole probe fits in the server's one read of 1024 bytes. If not, the server
+    /// closes with bytes unread, which resets the connection: its answer may be lost.
+    pub fits_one_read: bool,
+}
+
+/// The reason for a message that holds CR or LF.
+pub const REFUSED_LINE_BREAK: &str =
+    "it holds a line break (CR or LF), which our client never sends: an HTTP request from a web page?";
+
+/// The reason for a message that starts with an HTTP method.
+pub const REFUSED_REQUEST_LINE: &str =
+    "it starts like an HTTP request line (GET, POST, ...): a web page?";
+
+/// Chromium's headers after the request line and `Host:`, as a page on example.com makes it
+/// send them for an image (`Accept: image/...`) or a `fetch()` (`Accept: */*`).
+const CHROMIUM_HEADERS: &str = "Connection: keep-alive\r\n\
+sec-ch-ua-platform: \"Linux\"\r\n\
+User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n\
+sec-ch-ua: \"Google Chrome\";v=\"131\", \"Chromium\";v=\"131\", \"Not_A Brand\";v=\"24\"\r\n\
+sec-ch-ua-mobile: ?0\r\n";
+
+/// The probes, for a server at `addr` (browsers and curl name it in `Host:`).
+pub fn web_probes(addr: SocketAddr) -> Vec<WebProbe> {
+    // `<img src="http://127.0.0.1:8080/;touch$IFS./pwned;">` on any page: Chromium's request,
+    // byte for byte. The URL path keeps `;` and `$` as they are; `$IFS` is the shell's space.
+    let img = format!(
+        "GET /;touch$IFS./pwned; HTTP/1.1\r\nHost: {addr}\r\n{CHROMIUM_HEADERS}\
+         Accept: image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8\r\n\
+         Sec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: image\r\n\
+         Referer: https://example.com/\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n\
+         Accept-Language: zh-CN,zh;q=0.9\r\n\r\n"
+    );
+    // `curl 'http://127.0.0.1:8080/;touch$IFS./pwned;'`.
+    let curl = format!(
+        "GET /;touch$IFS./pwned; HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: curl/8.5.0\r\n\
+         Accept: */*\r\n\r\n"
+    );
+    // `fetch('http://127.0.0.1:8080/', {method: 'POST', mode: 'no-cors', body: 'touch ./pwned'})`:
+    // a text/plain body needs no CORS preflight, so the browser sends it straight away.
+    let body = "touch ./pwned";
+    let post = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\n{CHROMIUM_HEADERS}Content-Length: {}\r\n\
+         Content-Type: text/plain;charset=UTF-8\r\nAccept: */*\r\nOrigin: https://example.com\r\n\
+         Sec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: no-cors\r\nSec-Fetch-Dest: empty\r\n\
+         Referer: https://example.com/\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n\
+         Accept-Language: zh-CN,zh;q=0.9\r\n\r\n{body}",
+        body.len()
+    );
+    // A request line longer than the server's read of 1024 bytes: the first read holds no line
+    // break at all, only `GET ` gives it away.
+    let long = format!(
+        "GET /;touch$IFS./pwned;{} HTTP/1.1\r\nHost: {addr}\r\n\r\n",
+        "a".repeat(1100)
+    );
+    vec![
+        WebProbe {
+            name: "browser <img> GET",
+            bytes: img.into_bytes(),
+            reason: REFUSED_LINE_BREAK,
+            fits_one_read: true,
+        },
+        WebProbe {
+            name: "curl GET",
+            bytes: curl.into_bytes(),
+            reason: REFUSED_LINE_BREAK,
+            fits_one_read: true,
+        },
+        WebProbe {
+            name: "text/plain POST",
+            bytes: post.into_bytes(),
+            reason: REFUSED_LINE_BREAK,
+            fits_one_read: true,
+        },
+        WebProbe {
+            name: "request line over 1024 bytes",
+            bytes: long.into_bytes(),
+            reason: REFUSED_REQUEST_LINE,
+            fits_one_read: false,
+        },
+    ]
+}
+
+// ---- Windows: telling Wine (the CI lane) from Windows ---------------------------------------
+
+/// Whether these Windows programs run under Wine (the CI lane) rather than on Windows. Every
+/// Wine prefix has the registry key `HKLM\Software\Wine` (Wine keeps its own settings there,
+/// Windows has no such key), and `reg query` exits 0 only when the key exists; `reg.exe` is on
+/// both. (Wine's environment variables, such as WINELOADERNOEXEC, are internal to its loader
+/// and not promised to stay.) Asked once per test binary.
+#[cfg(windows)]
+pub fn under_wine() -> bool {
+    static WINE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WINE.get_or_init(|| {
+        Command::new("reg")
+            .args(["query", r"HKLM\Software\Wine"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// True (and says why on the test's output, which the CI lane counts) when a check must be
+/// skipped because Wine behaves like Linux there, not like Windows.
+#[cfg(windows)]
+pub fn skip_under_wine(why: &str) -> bool {
+    let wine = under_wine();
+    if wine {
+        println!("skipped under Wine: {why}");
+    }
+    wine
 }
