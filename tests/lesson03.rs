@@ -54,7 +54,7 @@ fn ask_until(sock: &mut TcpStream, command: &str, suffix: &[u8]) -> Vec<u8> {
     reply
 }
 
-/// The heart of the lesson. `seq 1 1000` prints 3893 bytes; the client reads at most 1024 of
+/// The heart of the lesson. `seq -s ' ' 1000` prints 3893 bytes; the client reads at most 1024 of
 /// them, then sends `echo hi` and prints what its next read returns: not `hi`, but the bytes
 /// of `seq` that come right after the first read. How many bytes each read got depends on
 /// timing, so the test learns it from `--trace` and asserts only what TCP guarantees: the
@@ -71,7 +71,7 @@ fn naive_client_reads_leftover_as_the_next_answer() {
     );
     assert!(out.status.success(), "{out:?}");
 
-    let seq = shell_output("seq 1 1000");
+    let seq = shell_output(STICKY_SEQUENCE.lines().next().unwrap());
     assert_eq!(seq.len(), 3893);
     let reads = traced_reads(&out.stderr);
     assert_eq!(reads.len(), 2, "one read per command: {reads:?}");
@@ -87,7 +87,7 @@ fn naive_client_reads_leftover_as_the_next_answer() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&expected)
     );
-    // So the answer printed for `echo hi` is the continuation of `seq 1 1000`, while `hi` was
+    // So the answer printed for `echo hi` is the continuation of `seq`'s output, while `hi` was
     // sent all right: it waits in the socket behind the rest of `seq`.
     server.wait_for_log("ran \"echo hi\": 3 bytes\n");
 }

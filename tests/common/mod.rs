@@ -257,10 +257,11 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
-/// The command sequence that shows 黏包 in lesson 03 (`seq 1 1000` is 3893 bytes of output,
-/// more than one `read(1024)`), and that lesson 04 must get right: one constant, so the broken
-/// lesson and the fixed one are held to the same inputs.
-pub const STICKY_SEQUENCE: &str = "seq 1 1000\necho hi\n";
+/// The command sequence that shows 黏包 in lesson 03 (`seq -s ' ' 1000` is 3893 bytes of
+/// output on one line, more than one `read(1024)`), and that lesson 04 must get right: one
+/// constant, so the broken lesson and the fixed one are held to the same inputs, the ones
+/// their READMEs show.
+pub const STICKY_SEQUENCE: &str = "seq -s ' ' 1000\necho hi\n";
 
 /// What `sh -c command` prints on this machine: the bytes the server will send back.
 #[cfg(unix)]
