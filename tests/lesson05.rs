@@ -12,7 +12,9 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use common::{random_bytes, run, run_client, Server};
 
@@ -389,6 +391,53 @@ fn the_client_uploads_the_numbers_typed_with_the_files_real_names() {
     server.wait_for_log("closed the connection");
     assert_eq!(fs::read(s.dir.join("视频 1.mp4")).unwrap(), small);
     assert_eq!(fs::read(s.dir.join("a.bin")).unwrap(), big);
+}
+
+/// A learner who sits at the menu longer than --idle-timeout has been dropped by the server;
+/// the next upload fails with a message that says where to look, instead of a bare
+/// `Broken pipe`. (2 MB cannot fit in the socket's buffers, so some write meets the server's
+/// reset whatever the timing.)
+#[test]
+fn the_client_after_the_idle_timeout_says_the_server_dropped_it() {
+    let s = Scratch::new("clientidle");
+    let server = s.server(&["--idle-timeout", "1"]);
+    let src = s.root.join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a.bin"), random_bytes(8, 2_000_000)).unwrap();
+    let addr = server.addr.to_string();
+    let mut client = Command::new(CLIENT)
+        .args(["--addr", addr.as_str(), "--dir", src.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(b"1\n").unwrap();
+    server.wait_for_log("stored \"a.bin\": 2000000 bytes");
+    server.wait_for_log("dropped: silent for longer than --idle-timeout");
+    stdin.write_all(b"1\n").unwrap();
+    drop(stdin);
+    // Its few stderr lines fit the pipe: wait for the exit first (a hung client fails the test).
+    let deadline = Instant::now() + common::SAFETY;
+    let status = loop {
+        if let Some(status) = client.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = client.kill();
+            panic!("the client did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let mut err = String::new();
+    let mut pipe = client.stderr.take().unwrap();
+    pipe.read_to_string(&mut err).unwrap();
+    assert!(!status.success());
+    assert!(
+        err.contains("(did the server drop us? see its log)"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -108,9 +108,8 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
         // real_data = sock.recv(dict_length); real_dict = json.loads(real_data)
         // read_json_header loops over short reads and refuses a negative length or one over
         // 64 KiB before allocating (bugs 5 and 6), then parses the JSON.
-        // A web page's HTTP request lands here too: `POST`, `GET ` read as a length over 500 MB.
-        let header = framing::read_json_header::<Header>(&mut sock).map_err(silent);
-        let Some(header) = header? else {
+        // A web page's HTTP request lands here too: `POST` or `GET ` is a length of 500 MB or more.
+        let Some(header) = framing::read_json_header::<Header>(&mut sock).map_err(silent)? else {
             // BUG 11 fixed: the client closed between two uploads, the normal end; the notes
             // call struct.unpack on the empty recv(4) here and crash.
             return Ok(());
