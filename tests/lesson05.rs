@@ -12,7 +12,9 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use common::{random_bytes, run, run_client, Server};
 
@@ -176,6 +178,12 @@ fn dot_dot_absolute_and_hidden_names_are_never_written() {
         "C:x.mp4",
         "a\nb.mp4",
         "",
+        // Names that show as another name: a right-to-left override (Trojan Source), a
+        // zero-width space, a BOM, a line separator.
+        "invoice\u{202e}fdp.exe",
+        "a\u{200b}.mp4",
+        "\u{feff}a.mp4",
+        "a\u{2028}b.mp4",
     ];
     for (i, name) in bad.iter().enumerate() {
         let mut sock = server.connect();
@@ -187,6 +195,87 @@ fn dot_dot_absolute_and_hidden_names_are_never_written() {
     assert_eq!(entries(&s.root), ["videos"]);
     assert_eq!(entries(&s.dir), Vec::<String>::new());
     serves_the_next_client(&server, &s.dir);
+}
+
+#[test]
+fn an_over_long_name_is_refused_and_not_written_to_the_log() {
+    let s = Scratch::new("longname");
+    let server = s.server(&[]);
+    let name = "n".repeat(10_000);
+    let mut sock = server.connect();
+    sock.write_all(&frame(&python_json(&name, 3))).unwrap();
+    server.wait_for_log("dropped: a 10000-byte name is over 255; nothing written");
+    // The refusal is the only line about this header: the name is not printed, not even once.
+    assert!(
+        !server.stdout().contains("nnnnnnnnnn"),
+        "{}",
+        server.stdout()
+    );
+    assert_eq!(entries(&s.dir), Vec::<String>::new());
+    serves_the_next_client(&server, &s.dir);
+}
+
+/// One client at a time: while a client sits silent, the next one waits in the queue. After
+/// --idle-timeout without a byte the silent one is dropped, with a line that says so, and the
+/// queued one is served. (A 1 s timeout: the test waits for the server's lines, not a clock.)
+#[test]
+fn a_silent_client_is_dropped_after_the_idle_timeout_and_the_next_is_served() {
+    let s = Scratch::new("idle");
+    let server = s.server(&["--idle-timeout", "1"]);
+    // Silent inside the 4-byte header.
+    let mut header = server.connect();
+    header.write_all(&[0x20, 0]).unwrap();
+    serves_the_next_client(&server, &s.dir);
+    server.wait_for_log("dropped: silent for longer than --idle-timeout");
+
+    // Silent inside a body: the partial file goes too.
+    let mut body = server.connect();
+    body.write_all(&frame(&python_json("slow.mp4", 100)))
+        .unwrap();
+    body.write_all(&[7; 10]).unwrap();
+    server.wait_for_log(
+        "dropped: \"slow.mp4\" not stored, partial file deleted: after 10 of 100 bytes: \
+         silent for longer than --idle-timeout",
+    );
+    assert_eq!(entries(&s.dir), ["next.bin"]);
+}
+
+/// A web page in the learner's browser can make it send an HTTP request to the port. Its
+/// first 4 bytes are letters (`POST`), which as a length are over a billion: refused before
+/// anything is read, allocated or written.
+#[test]
+fn a_browser_post_is_refused_by_the_header_length_cap() {
+    let s = Scratch::new("http");
+    let server = s.server(&[]);
+    let mut sock = server.connect();
+    let post = "POST / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: text/plain\r\n\
+                Content-Length: 8\r\n\r\n\x08\0\0\0{\"a\": 1}";
+    sock.write_all(post.as_bytes()).unwrap();
+    server.wait_for_log("dropped: length 1414745936 in header is over the limit of 65536 bytes");
+    assert_eq!(entries(&s.dir), Vec::<String>::new());
+    serves_the_next_client(&server, &s.dir);
+}
+
+/// Out of file descriptors, `accept` fails at once, again and again (the connection stays
+/// queued). The server logs it and pauses a second between tries instead of spinning.
+#[cfg(target_os = "linux")]
+#[test]
+fn accept_out_of_file_descriptors_logs_and_pauses_instead_of_spinning() {
+    let s = Scratch::new("emfile");
+    // 4 descriptors: stdin, stdout, stderr and the listener; none is left for a connection.
+    let script = r#"ulimit -n 4 && exec "$0" "$@""#;
+    let dir = s.dir.to_str().unwrap();
+    let args = ["-c", script, SERVER, "--addr", "127.0.0.1:0", "--dir", dir];
+    let server = Server::start("sh", &args);
+    let _queued = server.connect();
+    let line = "accept failed: Too many open files (os error 24); trying again in 1 s";
+    server.wait_for_log(line);
+    let before = common::cpu_ticks(server.pid());
+    server.wait_for_count(line, 2);
+    // Between the two lines a second passed; spinning, the loop would have used all of it
+    // (100 ticks) and logged nothing (the old loop dropped accept errors silently).
+    let ticks = common::cpu_ticks(server.pid()) - before;
+    assert!(ticks < 50, "{ticks} ticks of CPU between two tries");
 }
 
 #[test]
@@ -304,6 +393,53 @@ fn the_client_uploads_the_numbers_typed_with_the_files_real_names() {
     assert_eq!(fs::read(s.dir.join("a.bin")).unwrap(), big);
 }
 
+/// A learner who sits at the menu longer than --idle-timeout has been dropped by the server;
+/// the next upload fails with a message that says where to look, instead of a bare
+/// `Broken pipe`. (2 MB cannot fit in the socket's buffers, so some write meets the server's
+/// reset whatever the timing.)
+#[test]
+fn the_client_after_the_idle_timeout_says_the_server_dropped_it() {
+    let s = Scratch::new("clientidle");
+    let server = s.server(&["--idle-timeout", "1"]);
+    let src = s.root.join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a.bin"), random_bytes(8, 2_000_000)).unwrap();
+    let addr = server.addr.to_string();
+    let mut client = Command::new(CLIENT)
+        .args(["--addr", addr.as_str(), "--dir", src.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(b"1\n").unwrap();
+    server.wait_for_log("stored \"a.bin\": 2000000 bytes");
+    server.wait_for_log("dropped: silent for longer than --idle-timeout");
+    stdin.write_all(b"1\n").unwrap();
+    drop(stdin);
+    // Its few stderr lines fit the pipe: wait for the exit first (a hung client fails the test).
+    let deadline = Instant::now() + common::SAFETY;
+    let status = loop {
+        if let Some(status) = client.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = client.kill();
+            panic!("the client did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let mut err = String::new();
+    let mut pipe = client.stderr.take().unwrap();
+    pipe.read_to_string(&mut err).unwrap();
+    assert!(!status.success());
+    assert!(
+        err.contains("(did the server drop us? see its log)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn help_works_and_bad_arguments_exit_2() {
     for bin in [SERVER, CLIENT] {
@@ -314,4 +450,8 @@ fn help_works_and_bad_arguments_exit_2() {
         assert_eq!(bad.status.code(), Some(2));
         assert_eq!(String::from_utf8_lossy(&bad.stderr).lines().count(), 1);
     }
+    // `set_read_timeout` refuses a zero timeout, so 0 would fail every connection: refused.
+    let zero = run(SERVER, &["--idle-timeout", "0"]);
+    assert_eq!(zero.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&zero.stderr).lines().count(), 1);
 }

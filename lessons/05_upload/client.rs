@@ -107,7 +107,8 @@ fn upload(sock: &mut impl Write, dir: &Path, name: &str, buf: &mut [u8]) -> Resu
     // data_json = json.dumps(data_dict); data_first = struct.pack('i', len(data_json))
     // client.send(data_first); client.send(data_json.encode('utf8'))
     // json_dumps writes Python's bytes (non-ASCII escaped), write_all sends them whole.
-    framing::write_json_header(sock, &header).context("cannot send the header")?;
+    framing::write_json_header(sock, &header)
+        .context("cannot send the header (did the server drop us? see its log)")?;
 
     // with open(movie_path, 'rb') as f: for line in f: client.send(line)
     // BUG 10 fixed: fixed-size chunks, not "lines", each sent whole with write_all. At most

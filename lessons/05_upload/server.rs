@@ -20,15 +20,16 @@
 mod framing;
 
 use std::fs::{self, File};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::thread;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use serde::Deserialize;
-use socket_lessons::{announce, cli, wire::Traced};
+use socket_lessons::{announce, cli, is_timeout, wire::Traced};
 
 /// Lesson 05 server: store the files a client uploads, one client at a time.
 #[derive(Parser)]
@@ -43,6 +44,10 @@ struct Args {
     /// Largest upload accepted, in bytes (default 16 GiB): a peer's `size` must not fill the disk
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 30)]
     max_size: u64,
+
+    /// Seconds a client may stay silent before it is disconnected (the others wait meanwhile)
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
 }
 
 /// The two keys of the notes' dict header we use; `desc` and `info` are accepted and ignored.
@@ -55,10 +60,6 @@ struct Header {
 /// Bytes per `read`: the notes' `recv(1024)` costs a system call per KiB; 64 KiB costs one per
 /// 64 KiB. (Lesson 07 measures buffer sizes.)
 const CHUNK: usize = 64 * 1024;
-
-/// One client at a time, as in the notes: a client that goes silent would hold every other
-/// client forever, so a read that waits longer than this fails and ends that connection.
-const IDLE: Duration = Duration::from_secs(60);
 
 fn main() -> Result<()> {
     let args: Args = cli::parse();
@@ -73,8 +74,17 @@ fn main() -> Result<()> {
 
     loop {
         // sock, address = server.accept()
-        let Ok((sock, peer)) = listener.accept() else {
-            continue; // that connection failed before we saw it (reset while queued)
+        let (sock, peer) = match listener.accept() {
+            Ok(pair) => pair,
+            // Reset while it waited in the queue: take the next one.
+            Err(e) if e.kind() == ErrorKind::ConnectionAborted => continue,
+            // Out of file descriptors (EMFILE), accept fails at once, again and again: pause,
+            // or this loop spins at full CPU. (Lesson 07 backs off and counts.)
+            Err(e) => {
+                println!("accept failed: {e}; trying again in 1 s");
+                thread::sleep(Duration::from_secs(1));
+                continue;
+            }
         };
         // print(address)
         println!("{peer} connected");
@@ -87,7 +97,10 @@ fn main() -> Result<()> {
 
 /// The notes' inner `while True`: uploads one after another on one connection.
 fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
-    sock.set_read_timeout(Some(IDLE))?;
+    // One client at a time, as in the notes: a silent client would hold all others forever, so
+    // a read that waits longer than --idle-timeout ends it. A slow one (a byte every 59 s) still
+    // holds them: lesson 07 gives a header a deadline, a body a minimum rate, and serves many.
+    sock.set_read_timeout(Some(Duration::from_secs(args.idle_timeout)))?;
     let mut sock = Traced::labelled(sock, args.common.trace, peer);
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -95,22 +108,24 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
         // real_data = sock.recv(dict_length); real_dict = json.loads(real_data)
         // read_json_header loops over short reads and refuses a negative length or one over
         // 64 KiB before allocating (bugs 5 and 6), then parses the JSON.
-        let Some(header) = framing::read_json_header::<Header>(&mut sock)? else {
+        // A web page's HTTP request lands here too: `POST` or `GET ` is a length of 500 MB or more.
+        let Some(header) = framing::read_json_header::<Header>(&mut sock).map_err(silent)? else {
             // BUG 11 fixed: the client closed between two uploads, the normal end; the notes
             // call struct.unpack on the empty recv(4) here and crash.
             return Ok(());
         };
-        // print(real_dict); file_name = ...get('file_name'); data_length = ...get('size')
-        // {:?} escapes control characters, so a peer's name cannot paint the log.
+        // file_name = real_dict.get('file_name'); data_length = real_dict.get('size')
         let Header { file_name, size } = header;
-        println!("{peer} sends {file_name:?}: {size} bytes");
-
         // with open(file_name, 'ab') as f:
         // BUG 11 fixed: the name is the peer's text, not a path we trust: a bare name only.
         check_name(&file_name)?;
         if size > args.max_size {
             bail!("{size} bytes is over --max-size {}", args.max_size);
         }
+        // print(real_dict), once checked: a refused name is logged once, in the refusal.
+        // {:?} escapes control characters, so a peer's name cannot paint the log.
+        println!("{peer} sends {file_name:?}: {size} bytes");
+
         // BUG 11 fixed: 'ab' glued a second upload onto the first, and a half upload stayed.
         // Write a temporary file (a hidden name no upload may use), rename it when complete.
         let temp = args.dir.join(".upload.part");
@@ -142,7 +157,7 @@ fn receive(sock: &mut impl Read, path: &Path, size: u64, buf: &mut [u8]) -> Resu
             Ok(0) => bail!("the client left after {recv_size} of {size} bytes"),
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).context(format!("after {recv_size} of {size} bytes")),
+            Err(e) => return Err(silent(e)).context(format!("after {recv_size} of {size} bytes")),
         };
         // f.write(data); recv_size += len(data)
         f.write_all(&buf[..n]).context("writing the file")?;
@@ -151,18 +166,36 @@ fn receive(sock: &mut impl Read, path: &Path, size: u64, buf: &mut [u8]) -> Resu
     Ok(())
 }
 
+/// A read timeout, said as one: std calls it "Resource temporarily unavailable" (Unix) or "A
+/// connection attempt failed" (Windows).
+fn silent(e: io::Error) -> io::Error {
+    match is_timeout(&e) {
+        true => io::Error::new(e.kind(), "silent for longer than --idle-timeout"),
+        false => e,
+    }
+}
+
 /// A bare file name: joined to `--dir` it can only name an entry of `--dir`.
 fn check_name(name: &str) -> Result<()> {
+    // At most 255 bytes, the longest name most file systems take; a longer one is not logged.
+    if name.len() > 255 {
+        bail!("a {}-byte name is over 255; nothing written", name.len());
+    }
     // No separator: `../x`, `/etc/x` and `a/b` have one. `\` is one on Windows.
     // No leading `.`: that refuses `.` and `..`, and keeps the temporary name ours.
     // No `:`: on Windows `C:x` is a path on drive C: and `x:y` a hidden stream of file x.
     // No control character: a newline or an escape in a name misleads every listing.
-    // Not empty, and at most 255 bytes, the longest name most file systems take.
+    // No invisible or reordering character (zero-width, bidi marks, overrides, isolates, BOM):
+    // `invoice\u{202e}fdp.exe` shows as `invoiceexe.pdf` (Trojan Source), `a\u{200b}.mp4` as a
+    // second `a.mp4`. The usual ones; lesson 07 refuses the Unicode classes they belong to.
+    let invisible = |c| {
+        matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            || c == '\u{feff}'
+    };
     let bad = name.is_empty()
-        || name.len() > 255
         || name.starts_with('.')
         || name.contains(['/', '\\', ':'])
-        || name.chars().any(char::is_control);
+        || name.chars().any(|c| c.is_control() || invisible(c));
     if bad {
         bail!("{name:?} is not a bare file name; nothing written");
     }
