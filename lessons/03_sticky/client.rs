@@ -24,7 +24,7 @@ use std::net::{Shutdown, TcpStream};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use socket_lessons::console::{decode_output, OutputEncoding};
+use socket_lessons::console::{decode_output, terminal_safe, OutputEncoding};
 use socket_lessons::{cli, input::Input, wire::Traced};
 
 /// Lesson 03 client: send each input line as a command, print one read of the answer.
@@ -90,7 +90,12 @@ fn main() -> Result<()> {
         // `print(data.decode('gbk'))`: the notes decode as GBK here and as UTF-8 elsewhere
         // (bug 9). We try UTF-8, then GBK. A read that stops in the middle of a character
         // shows U+FFFD (�) there: one more sign that 1024 bytes is not a message.
-        println!("{}", decode_output(&buf[..n], args.encoding));
+        // The server's bytes, escaped where a terminal would obey them (`\x1b[2J` clears
+        // the screen): a server is not to be trusted with our terminal.
+        println!(
+            "{}",
+            terminal_safe(&decode_output(&buf[..n], args.encoding))
+        );
     }
     Ok(())
 }
@@ -118,6 +123,9 @@ fn three_writes(sock: TcpStream, trace: bool) -> Result<()> {
     let mut report = Vec::new();
     sock.read_to_end(&mut report)
         .context("reading the report")?;
-    print!("server says:\n{}", String::from_utf8_lossy(&report));
+    print!(
+        "server says:\n{}",
+        terminal_safe(&String::from_utf8_lossy(&report))
+    );
     Ok(())
 }

@@ -24,7 +24,8 @@
 //! both output pipes are read at once and commands are bounded in time and size (bug 7, in
 //! `command.rs`); a non-loopback address needs `--allow-remote` (bug 8). Not in the notes: a web
 //! page can reach a loopback server too, so a message no client of ours sends (a line break,
-//! an HTTP request line or header) is refused before anything runs (`command.rs`).
+//! an HTTP request line or header) is refused before anything runs (`command.rs`); and a client
+//! that stays silent, or never reads its answer, is dropped after `--idle-timeout`.
 
 mod command;
 
@@ -33,9 +34,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use socket_lessons::{announce, cli, wire::Traced};
+use socket_lessons::{announce, cli, is_timeout, wire::Traced};
 
 /// Lesson 03 server: run each message as a shell command, send back its output, unframed.
 #[derive(Parser)]
@@ -76,16 +77,23 @@ fn main() -> Result<()> {
     loop {
         let (sock, peer) = match listener.accept() {
             Ok(pair) => pair,
+            // Out of file descriptors (EMFILE), accept fails at once, again and again: pause,
+            // or this loop spins at full CPU. (Lesson 07 backs off and counts.)
             Err(e) => {
-                println!("accept failed: {e}");
+                println!("accept failed: {e}; trying again in 1 s");
+                thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
         println!("{peer} connected");
-        let result = match args.demo {
-            Some(Demo::ThreeWrites) => three_writes(sock, peer, args.common.trace),
-            None => serve(sock, peer, &args),
-        };
+        // No wait without a bound: a client that sends nothing, or never reads our answer,
+        // is dropped after --idle-timeout instead of holding the server from everyone else.
+        let result = command::set_idle_timeout(&sock, &args.limits)
+            .map_err(Into::into)
+            .and_then(|()| match args.demo {
+                Some(Demo::ThreeWrites) => three_writes(sock, peer, args.common.trace),
+                None => serve(sock, peer, &args),
+            });
         // Bug 2, fixed: whatever went wrong with this client (it reset the connection, quit
         // with our answer unread, …) ends this client only. The next one is served.
         match result {
@@ -111,6 +119,7 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if is_timeout(&e) => bail!(command::SILENT),
             Err(e) => return Err(e).context("receiving a command"),
         };
 
@@ -132,6 +141,7 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
         // BUG (on purpose): the output goes out as bare bytes. The client cannot tell where
         // this answer ends and the next begins. Lesson 04 sends a 4-byte length first (报头).
         sock.write_all(&outcome.reply)
+            .map_err(command::unread)
             .context("sending the output")?;
     }
 }
