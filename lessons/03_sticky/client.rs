@@ -17,7 +17,8 @@
 //! Watch for: with `--trace`, every answer is one `read` of at most 1024 bytes, and the bytes
 //! of `echo hi` (`hi`) come only after all 3893 bytes of `seq 1 1000` have been read, several
 //! commands later. Output is decoded as UTF-8, or GBK when it is not UTF-8 (a Chinese Windows
-//! server); `--encoding` forces one.
+//! server); `--encoding` forces one. Characters a terminal would obey as commands (`\x1b`,
+//! `\x07`, …) are printed escaped: a server is not trusted with the learner's terminal.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
