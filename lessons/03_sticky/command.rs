@@ -15,7 +15,6 @@
 //! - The notes read all of stdout, then all of stderr. A command that fills the stderr pipe
 //!   first (64 KiB on Linux) then waits for someone to read it, while Python waits for stdout
 //!   to end: both wait forever. Here two threads read both pipes at the same time.
-//!
 //! - One client at a time, as in the notes: a client that sends nothing, or reads none of our
 //!   answer, would hold the server from everyone else. [`set_idle_timeout`] bounds both waits.
 //!
@@ -33,7 +32,8 @@ use anyhow::bail;
 use socket_lessons::console::{decode_output, OutputEncoding};
 use socket_lessons::{cli, is_timeout, wire::preview};
 
-/// `--timeout`, `--max-output`, `--allow-remote`: flattened into both servers' options.
+/// `--timeout`, `--max-output`, `--allow-remote`, `--idle-timeout`: flattened into both
+/// servers' options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Limits {
     /// Kill a command still running after this many seconds (fractions allowed: 0.5)

@@ -86,14 +86,10 @@ fn main() -> Result<()> {
             }
         };
         println!("{peer} connected");
-        // No wait without a bound: a client that sends nothing, or never reads our answer,
-        // is dropped after --idle-timeout instead of holding the server from everyone else.
-        let result = command::set_idle_timeout(&sock, &args.limits)
-            .map_err(Into::into)
-            .and_then(|()| match args.demo {
-                Some(Demo::ThreeWrites) => three_writes(sock, peer, args.common.trace),
-                None => serve(sock, peer, &args),
-            });
+        let result = match args.demo {
+            Some(Demo::ThreeWrites) => three_writes(sock, peer, &args),
+            None => serve(sock, peer, &args),
+        };
         // Bug 2, fixed: whatever went wrong with this client (it reset the connection, quit
         // with our answer unread, …) ends this client only. The next one is served.
         match result {
@@ -105,6 +101,9 @@ fn main() -> Result<()> {
 
 /// The communication loop (通信循环) with one client: read a command, run it, send the output.
 fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
+    // No wait without a bound: a client that sends nothing, or never reads our answer, is
+    // dropped after --idle-timeout instead of holding the server from everyone else.
+    command::set_idle_timeout(&sock, &args.limits)?;
     let mut sock = Traced::labelled(sock, args.common.trace, peer);
     let mut buf = [0u8; READ_SIZE];
     loop {
@@ -158,12 +157,16 @@ const DEMO_PATIENCE: Duration = Duration::from_secs(2);
 /// all. Made deterministic: we read only once all 9 bytes are in our receive buffer, which we
 /// learn with `peek` (it looks at the buffer without taking anything out of it). Then the
 /// reads run as in the notes, and what each got is printed and sent back to the client.
-fn three_writes(sock: TcpStream, peer: SocketAddr, trace: bool) -> Result<()> {
+fn three_writes(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
+    command::set_idle_timeout(&sock, &args.limits)?;
     let started = Instant::now();
     let mut look = [0u8; READ_SIZE];
     loop {
         // peek blocks until at least one byte is there, then says how many are waiting.
-        let waiting = sock.peek(&mut look).context("peeking")?;
+        let waiting = match sock.peek(&mut look) {
+            Err(e) if is_timeout(&e) => bail!(command::SILENT),
+            peeked => peeked.context("peeking")?,
+        };
         if waiting >= DEMO_BYTES || waiting == 0 || started.elapsed() > DEMO_PATIENCE {
             break;
         }
@@ -171,7 +174,7 @@ fn three_writes(sock: TcpStream, peer: SocketAddr, trace: bool) -> Result<()> {
         thread::sleep(Duration::from_millis(1));
     }
 
-    let mut sock = Traced::labelled(sock, trace, peer);
+    let mut sock = Traced::labelled(sock, args.common.trace, peer);
     let mut report = String::new();
     let mut buf = [0u8; READ_SIZE];
     // The notes' listing reads three times; its second `sock.recv(1024)` is not assigned to
