@@ -3,6 +3,7 @@
 //! The notes' server sends whatever bytes the shell printed: UTF-8 on Linux and macOS, GBK on
 //! a Chinese Windows console. The notes' clients decode with one or the other, mixed (bug 9 in
 //! the top-level README's list). We try UTF-8 first and fall back to GBK, or force one.
+//! Whatever the text, [`terminal_safe`] makes it harmless to print.
 
 use std::borrow::Cow;
 
@@ -48,6 +49,28 @@ fn looks_like_utf8(bytes: &[u8]) -> bool {
     }
 }
 
+/// `text` as it may go to a learner's terminal: every character a terminal would obey as a
+/// command (the C0 controls but tab, line feed and carriage return; DEL; the C1 controls)
+/// written out as Python writes it, `\x1b`; everything else as is, so a command's output
+/// (Chinese, tabs, line breaks) prints unchanged. The bytes come from a server, and a hostile
+/// one could send `\x1b]0;PWNED\x07` (retitle the window) or `\x1b[2J` (clear the screen):
+/// OpenSSH's scp printed such text raw (CVE-2019-6109).
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    let obeyed = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
+    if !text.contains(obeyed) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match obeyed(c) {
+            // `is_control` is C0, DEL and C1: all below U+00A0, two hex digits.
+            true => out.push_str(&format!("\\x{:02x}", c as u32)),
+            false => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +98,16 @@ mod tests {
         assert_eq!(
             decode_output(middle, OutputEncoding::Auto),
             "\u{FFFD}\n2中\n3\u{FFFD}"
+        );
+    }
+
+    #[test]
+    fn terminal_safe_escapes_only_what_a_terminal_obeys() {
+        let normal = "第1行\tok\r\n  \u{FFFD} C:\\Users\n";
+        assert_eq!(terminal_safe(normal), normal);
+        assert_eq!(
+            terminal_safe("\x1b]0;PWNED\x07\x1b[2J\0\x7f\u{9b}31m"),
+            "\\x1b]0;PWNED\\x07\\x1b[2J\\x00\\x7f\\x9b31m"
         );
     }
 }

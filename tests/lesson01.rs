@@ -23,6 +23,18 @@ fn server_answers_one_client_then_exits() {
     server.wait_for_log("I am from client!");
 }
 
+/// A peer's `\x1b[2J` would clear the server's terminal: the server prints it escaped, and
+/// the rest of the message as sent.
+#[test]
+fn server_prints_a_peers_terminal_commands_escaped() {
+    let mut server = Server::start(SERVER, &[]);
+    let mut sock = connect(server.addr);
+    sock.write_all("\x1b[2J你好\x07".as_bytes()).unwrap();
+    assert_eq!(read_to_end(&mut sock), b"I AM FROM SERVER!");
+    assert!(server.wait_exit().success());
+    server.wait_for_log("\n\\x1b[2J你好\\x07\n");
+}
+
 #[test]
 fn server_survives_a_client_that_says_nothing() {
     let mut server = Server::start(SERVER, &[]);

@@ -12,7 +12,7 @@ mod common;
 
 use std::io::Read;
 use std::io::Write;
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 
 use common::{run, run_client, Server};
 #[cfg(unix)]
@@ -426,12 +426,92 @@ fn help_works_and_bad_arguments_exit_2() {
         &["--timeout", "86401"],
         &["--max-output", "-1"],
         &["--demo", "four-writes"],
+        &["--idle-timeout", "0"],
     ] {
         let out = run(SERVER, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
+}
+
+/// One client at a time: a client that connects and says nothing would hold the server from
+/// everyone else. After --idle-timeout it is dropped with a line that says so, and the client
+/// queued behind it is served. (Half a second: the test waits for that client's answer and
+/// the server's line, not for a clock.)
+#[test]
+fn a_silent_client_is_dropped_after_the_idle_timeout_and_the_next_is_served() {
+    let server = Server::start(SERVER, &["--idle-timeout", "0.5"]);
+    let silent = server.connect();
+    let me = silent.local_addr().unwrap();
+    let addr = server.addr.to_string();
+    let out = run_client(CLIENT, &["--addr", &addr], b"echo hi\n");
+    let hi = if cfg!(windows) { "hi\r\n\n" } else { "hi\n\n" };
+    assert_eq!(String::from_utf8_lossy(&out.stdout), hi, "{out:?}");
+    server.wait_for_log(&format!(
+        "{me} dropped: silent for longer than --idle-timeout\n"
+    ));
+}
+
+/// A client that sends a command with a big answer and never reads it fills the socket's
+/// buffers; the server's write then waits. After --idle-timeout without room it is dropped,
+/// and the next client is served. (8 MB cannot fit in loopback's buffers.)
+#[cfg(unix)]
+#[test]
+fn a_client_that_never_reads_is_dropped_after_the_idle_timeout() {
+    let args = ["--idle-timeout", "0.5", "--max-output", "8000000"];
+    let server = Server::start(SERVER, &args);
+    let mut deaf = server.connect();
+    let me = deaf.local_addr().unwrap();
+    deaf.write_all(b"head -c 8000000 /dev/zero").unwrap();
+    server.wait_for_log(&format!(
+        "{me} dropped: sending the output: the client did not read for longer than \
+         --idle-timeout\n"
+    ));
+    let mut next = server.connect();
+    assert_eq!(ask_until(&mut next, "echo hi", b"\n"), b"hi\n");
+}
+
+/// Out of file descriptors, `accept` fails at once, again and again (the connection stays
+/// queued). The server logs it and pauses a second between tries instead of spinning.
+#[cfg(target_os = "linux")]
+#[test]
+fn accept_out_of_file_descriptors_logs_and_pauses_instead_of_spinning() {
+    // 4 descriptors: stdin, stdout, stderr and the listener; none is left for a connection.
+    let script = r#"ulimit -n 4 && exec "$0" "$@""#;
+    let server = Server::start("sh", &["-c", script, SERVER, "--addr", "127.0.0.1:0"]);
+    let _queued = server.connect();
+    let line = "accept failed: Too many open files (os error 24); trying again in 1 s";
+    server.wait_for_log(line);
+    let before = common::cpu_ticks(server.pid());
+    server.wait_for_count(line, 2);
+    // Between the two lines a second passed; spinning, the loop would have used all of it
+    // (100 ticks) and logged a line per try.
+    let ticks = common::cpu_ticks(server.pid()) - before;
+    assert!(ticks < 50, "{ticks} ticks of CPU between two tries");
+}
+
+/// A hostile server can send terminal commands as "output": `\x1b]0;…\x07` retitles the
+/// learner's window, `\x1b[2J` clears it (OpenSSH's scp printed such bytes raw:
+/// CVE-2019-6109). The client shows them escaped; Chinese, tabs and line breaks print as sent.
+#[test]
+fn a_servers_terminal_commands_are_printed_escaped() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let fake = std::thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        let mut command = [0u8; 1024];
+        let _ = sock.read(&mut command).unwrap();
+        let reply = "\x1b]0;PWNED\x07\x1b[2J你好\tok\r\n\u{9b}31m\x7f";
+        sock.write_all(reply.as_bytes()).unwrap();
+    });
+    let out = run_client(CLIENT, &["--addr", &addr], b"ls\n");
+    fake.join().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "\\x1b]0;PWNED\\x07\\x1b[2J你好\tok\r\n\\x9b31m\\x7f\n"
+    );
 }
 
 // =============================================================================================

@@ -372,12 +372,63 @@ fn help_works_and_bad_arguments_exit_2() {
         (SERVER, &["--timeout", "-3"]),
         (SERVER, &["--timeout", "1e19"]),
         (CLIENT, &["--max-size", "lots"]),
+        (SERVER, &["--idle-timeout", "0"]),
     ] {
         let out = run(bin, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
+}
+
+/// As in lesson 03 (the code is shared): a silent client is dropped after --idle-timeout with
+/// a line that says so, and the client queued behind it is served.
+#[test]
+fn a_silent_client_is_dropped_after_the_idle_timeout_and_the_next_is_served() {
+    let server = Server::start(SERVER, &["--idle-timeout", "0.5"]);
+    let silent = common::connect(server.addr);
+    let me = silent.local_addr().unwrap();
+    let addr = server.addr.to_string();
+    let out = run_client(CLIENT, &["--addr", &addr], b"echo hi\n");
+    let hi = if cfg!(windows) { "hi\r\n\n" } else { "hi\n\n" };
+    assert_eq!(String::from_utf8_lossy(&out.stdout), hi, "{out:?}");
+    server.wait_for_log(&format!(
+        "{me} dropped: silent for longer than --idle-timeout\n"
+    ));
+}
+
+/// As in lesson 03: a client that never reads a big answer is dropped after --idle-timeout
+/// without room in its buffers (8 MB cannot fit in loopback's), and the next one is served.
+#[cfg(unix)]
+#[test]
+fn a_client_that_never_reads_is_dropped_after_the_idle_timeout() {
+    let args = ["--idle-timeout", "0.5", "--max-output", "8000000"];
+    let server = Server::start(SERVER, &args);
+    let mut deaf = common::connect(server.addr);
+    let me = deaf.local_addr().unwrap();
+    deaf.write_all(b"head -c 8000000 /dev/zero").unwrap();
+    server.wait_for_log(&format!(
+        "{me} dropped: sending the output: the client did not read for longer than \
+         --idle-timeout\n"
+    ));
+    let addr = server.addr.to_string();
+    let out = run_client(CLIENT, &["--addr", &addr], b"echo hi\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n\n", "{out:?}");
+}
+
+/// As in lesson 03: what a hostile server sends as output is printed with the characters a
+/// terminal would obey escaped; Chinese, tabs and line breaks print as sent.
+#[test]
+fn a_servers_terminal_commands_are_printed_escaped() {
+    let output = "\x1b]0;PWNED\x07\x1b[2J你好\tok\r\n\u{9b}31m\x7f";
+    let mut reply = (output.len() as i32).to_le_bytes().to_vec();
+    reply.extend_from_slice(output.as_bytes());
+    let out = client_against("fixed", &[], reply);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "\\x1b]0;PWNED\\x07\\x1b[2J你好\tok\r\n\\x9b31m\\x7f\n"
+    );
 }
 
 // =============================================================================================

@@ -15,7 +15,7 @@ use std::net::TcpStream;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use socket_lessons::{cli, wire::Traced};
+use socket_lessons::{cli, console::terminal_safe, wire::Traced};
 
 /// Lesson 01 client: send one message, print the reply (notes 1.1).
 #[derive(Parser)]
@@ -47,7 +47,8 @@ fn main() -> Result<()> {
         // Ok(0): the server closed the connection without answering.
         anyhow::bail!("the server closed the connection without a reply");
     }
-    println!("{}", String::from_utf8_lossy(&buf[..n]));
+    // `print(data)`: the server's text, with what a terminal would obey (`\x1b[2J`) escaped.
+    println!("{}", terminal_safe(&String::from_utf8_lossy(&buf[..n])));
 
     // 5. Hang up: `client.close()`. Dropping the stream closes it.
     Ok(())

@@ -21,7 +21,7 @@ use std::net::TcpListener;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use socket_lessons::{announce, cli, wire::Traced};
+use socket_lessons::{announce, cli, console::terminal_safe, wire::Traced};
 
 /// Lesson 01 server: accept one client, read once, reply, exit (notes 1.2).
 #[derive(Parser)]
@@ -60,7 +60,8 @@ fn main() -> Result<()> {
         println!("the client hung up without a word");
         return Ok(());
     }
-    println!("{}", String::from_utf8_lossy(&buf[..n]));
+    // `print(data)`: the peer's text, with what a terminal would obey (`\x1b[2J`) escaped.
+    println!("{}", terminal_safe(&String::from_utf8_lossy(&buf[..n])));
 
     // 6. Talk back: `sock.send(b'I AM FROM SERVER!')`.
     //    Python's `send` (and Rust's `write`) may write only part of the buffer and return how

@@ -18,7 +18,7 @@ use std::net::TcpStream;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use socket_lessons::{cli, input::Input, wire::Traced};
+use socket_lessons::{cli, console::terminal_safe, input::Input, wire::Traced};
 
 /// Lesson 02 client: send each input line, print the reply.
 #[derive(Parser)]
@@ -62,7 +62,8 @@ fn main() -> Result<()> {
             // Ok(0): the server closed the connection. No reply will ever come.
             bail!("the server closed the connection");
         }
-        println!("{}", String::from_utf8_lossy(&buf[..n]));
+        // `print(data.decode('utf8'))`, with what a terminal would obey (`\x1b[2J`) escaped.
+        println!("{}", terminal_safe(&String::from_utf8_lossy(&buf[..n])));
     }
     Ok(())
 }

@@ -68,12 +68,14 @@ fn main() -> Result<()> {
     // Step 5 (服务端链接循环): the connection loop: when one client leaves, serve the next.
     loop {
         // accept() blocks until a client completed the handshake. It can fail for reasons that
-        // belong to that one connection (it was reset while queued, too many open files for a
-        // moment): log it and keep serving.
+        // belong to that one connection (it was reset while queued), or because we are out of
+        // file descriptors (EMFILE): then it fails at once, again and again, so pause before
+        // trying again, or this loop spins at full CPU. (Lesson 07 backs off and counts.)
         let (sock, address) = match listener.accept() {
             Ok(pair) => pair,
             Err(e) => {
-                println!("accept failed: {e}");
+                println!("accept failed: {e}; trying again in 1 s");
+                std::thread::sleep(std::time::Duration::from_secs(1));
                 continue;
             }
         };

@@ -17,14 +17,15 @@
 //! Watch for: with `--trace`, every answer is one `read` of at most 1024 bytes, and the bytes
 //! of `echo hi` (`hi`) come only after all 3893 bytes of `seq 1 1000` have been read, several
 //! commands later. Output is decoded as UTF-8, or GBK when it is not UTF-8 (a Chinese Windows
-//! server); `--encoding` forces one.
+//! server); `--encoding` forces one. Characters a terminal would obey as commands (`\x1b`,
+//! `\x07`, …) are printed escaped: a server is not trusted with the learner's terminal.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use socket_lessons::console::{decode_output, OutputEncoding};
+use socket_lessons::console::{decode_output, terminal_safe, OutputEncoding};
 use socket_lessons::{cli, input::Input, wire::Traced};
 
 /// Lesson 03 client: send each input line as a command, print one read of the answer.
@@ -90,7 +91,12 @@ fn main() -> Result<()> {
         // `print(data.decode('gbk'))`: the notes decode as GBK here and as UTF-8 elsewhere
         // (bug 9). We try UTF-8, then GBK. A read that stops in the middle of a character
         // shows U+FFFD (�) there: one more sign that 1024 bytes is not a message.
-        println!("{}", decode_output(&buf[..n], args.encoding));
+        // The server's bytes, escaped where a terminal would obey them (`\x1b[2J` clears
+        // the screen): a server is not to be trusted with our terminal.
+        println!(
+            "{}",
+            terminal_safe(&decode_output(&buf[..n], args.encoding))
+        );
     }
     Ok(())
 }
@@ -118,6 +124,9 @@ fn three_writes(sock: TcpStream, trace: bool) -> Result<()> {
     let mut report = Vec::new();
     sock.read_to_end(&mut report)
         .context("reading the report")?;
-    print!("server says:\n{}", String::from_utf8_lossy(&report));
+    print!(
+        "server says:\n{}",
+        terminal_safe(&String::from_utf8_lossy(&report))
+    );
     Ok(())
 }

@@ -15,12 +15,14 @@
 //! - The notes read all of stdout, then all of stderr. A command that fills the stderr pipe
 //!   first (64 KiB on Linux) then waits for someone to read it, while Python waits for stdout
 //!   to end: both wait forever. Here two threads read both pipes at the same time.
+//! - One client at a time, as in the notes: a client that sends nothing, or reads none of our
+//!   answer, would hold the server from everyone else. [`set_idle_timeout`] bounds both waits.
 //!
 //! The reply is stdout followed by stderr, as in the notes; when a bound was hit, a note line
 //! such as `[killed after 10 s]` or `[output cut at 1048576 bytes]` follows.
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
@@ -28,9 +30,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use socket_lessons::console::{decode_output, OutputEncoding};
-use socket_lessons::{cli, wire::preview};
+use socket_lessons::{cli, is_timeout, wire::preview};
 
-/// `--timeout`, `--max-output`, `--allow-remote`: flattened into both servers' options.
+/// `--timeout`, `--max-output`, `--allow-remote`, `--idle-timeout`: flattened into both
+/// servers' options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Limits {
     /// Kill a command still running after this many seconds (fractions allowed: 0.5)
@@ -45,6 +48,35 @@ pub struct Limits {
     /// Listen on a non-loopback address too. Anyone who can reach it runs commands as you.
     #[arg(long)]
     pub allow_remote: bool,
+
+    /// Seconds a client may stay silent (or leave our answer unread) before it is dropped
+    // 300 s: a learner at the `>>>:` prompt reads the last answer and types the next command,
+    // and must not be dropped for thinking; the clients waiting behind them wait that long.
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = cli::parse_seconds)]
+    pub idle_timeout: Duration,
+}
+
+/// The log's reason when a client sent nothing for `--idle-timeout` (lesson 05 says the same).
+pub const SILENT: &str = "silent for longer than --idle-timeout";
+
+/// Puts `--idle-timeout` on every read and write of `sock`. Without it a read waits forever
+/// for a client that sends nothing, and a write (`yes | head -c 900000`, answer never read)
+/// waits forever for it to make room: one client at a time, so everyone else waits too.
+pub fn set_idle_timeout(sock: &TcpStream, limits: &Limits) -> io::Result<()> {
+    sock.set_read_timeout(Some(limits.idle_timeout))?;
+    sock.set_write_timeout(Some(limits.idle_timeout))
+}
+
+/// A write that timed out, said as one: std calls it "Resource temporarily unavailable"
+/// (Unix) or "A connection attempt failed" (Windows).
+pub fn unread(e: io::Error) -> io::Error {
+    match is_timeout(&e) {
+        true => io::Error::new(
+            e.kind(),
+            "the client did not read for longer than --idle-timeout",
+        ),
+        false => e,
+    }
 }
 
 /// The largest `--max-output` accepted: 1 GiB. A reply must fit lesson 04's 4-byte signed

@@ -24,7 +24,8 @@
 //! both output pipes are read at once and commands are bounded in time and size (bug 7, in
 //! `command.rs`); a non-loopback address needs `--allow-remote` (bug 8). Not in the notes: a web
 //! page can reach a loopback server too, so a message no client of ours sends (a line break,
-//! an HTTP request line or header) is refused before anything runs (`command.rs`).
+//! an HTTP request line or header) is refused before anything runs (`command.rs`); and a client
+//! that stays silent, or never reads its answer, is dropped after `--idle-timeout`.
 
 mod command;
 
@@ -33,9 +34,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use socket_lessons::{announce, cli, wire::Traced};
+use socket_lessons::{announce, cli, is_timeout, wire::Traced};
 
 /// Lesson 03 server: run each message as a shell command, send back its output, unframed.
 #[derive(Parser)]
@@ -76,14 +77,17 @@ fn main() -> Result<()> {
     loop {
         let (sock, peer) = match listener.accept() {
             Ok(pair) => pair,
+            // Out of file descriptors (EMFILE), accept fails at once, again and again: pause,
+            // or this loop spins at full CPU. (Lesson 07 backs off and counts.)
             Err(e) => {
-                println!("accept failed: {e}");
+                println!("accept failed: {e}; trying again in 1 s");
+                thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
         println!("{peer} connected");
         let result = match args.demo {
-            Some(Demo::ThreeWrites) => three_writes(sock, peer, args.common.trace),
+            Some(Demo::ThreeWrites) => three_writes(sock, peer, &args),
             None => serve(sock, peer, &args),
         };
         // Bug 2, fixed: whatever went wrong with this client (it reset the connection, quit
@@ -97,6 +101,9 @@ fn main() -> Result<()> {
 
 /// The communication loop (通信循环) with one client: read a command, run it, send the output.
 fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
+    // No wait without a bound: a client that sends nothing, or never reads our answer, is
+    // dropped after --idle-timeout instead of holding the server from everyone else.
+    command::set_idle_timeout(&sock, &args.limits)?;
     let mut sock = Traced::labelled(sock, args.common.trace, peer);
     let mut buf = [0u8; READ_SIZE];
     loop {
@@ -111,6 +118,7 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if is_timeout(&e) => bail!(command::SILENT),
             Err(e) => return Err(e).context("receiving a command"),
         };
 
@@ -132,6 +140,7 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
         // BUG (on purpose): the output goes out as bare bytes. The client cannot tell where
         // this answer ends and the next begins. Lesson 04 sends a 4-byte length first (报头).
         sock.write_all(&outcome.reply)
+            .map_err(command::unread)
             .context("sending the output")?;
     }
 }
@@ -148,12 +157,16 @@ const DEMO_PATIENCE: Duration = Duration::from_secs(2);
 /// all. Made deterministic: we read only once all 9 bytes are in our receive buffer, which we
 /// learn with `peek` (it looks at the buffer without taking anything out of it). Then the
 /// reads run as in the notes, and what each got is printed and sent back to the client.
-fn three_writes(sock: TcpStream, peer: SocketAddr, trace: bool) -> Result<()> {
+fn three_writes(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
+    command::set_idle_timeout(&sock, &args.limits)?;
     let started = Instant::now();
     let mut look = [0u8; READ_SIZE];
     loop {
         // peek blocks until at least one byte is there, then says how many are waiting.
-        let waiting = sock.peek(&mut look).context("peeking")?;
+        let waiting = match sock.peek(&mut look) {
+            Err(e) if is_timeout(&e) => bail!(command::SILENT),
+            peeked => peeked.context("peeking")?,
+        };
         if waiting >= DEMO_BYTES || waiting == 0 || started.elapsed() > DEMO_PATIENCE {
             break;
         }
@@ -161,7 +174,7 @@ fn three_writes(sock: TcpStream, peer: SocketAddr, trace: bool) -> Result<()> {
         thread::sleep(Duration::from_millis(1));
     }
 
-    let mut sock = Traced::labelled(sock, trace, peer);
+    let mut sock = Traced::labelled(sock, args.common.trace, peer);
     let mut report = String::new();
     let mut buf = [0u8; READ_SIZE];
     // The notes' listing reads three times; its second `sock.recv(1024)` is not assigned to

@@ -30,7 +30,7 @@ use std::net::TcpStream;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
-use socket_lessons::console::{decode_output, OutputEncoding};
+use socket_lessons::console::{decode_output, terminal_safe, OutputEncoding};
 use socket_lessons::{cli, input::Input, wire::Traced};
 
 /// Lesson 04 client: send each input line as a command, read the header, then the whole answer.
@@ -120,8 +120,9 @@ fn main() -> Result<()> {
         sock.read_exact(&mut output)
             .with_context(|| format!("the server went away in the middle of {size} bytes"))?;
 
-        // `print(data_bytes.decode('gbk'))`: UTF-8, or GBK when it is not UTF-8 (bug 9).
-        println!("{}", decode_output(&output, args.encoding));
+        // `print(data_bytes.decode('gbk'))`: UTF-8, or GBK when it is not UTF-8 (bug 9),
+        // escaped where a terminal would obey it, as in lesson 03.
+        println!("{}", terminal_safe(&decode_output(&output, args.encoding)));
     }
     Ok(())
 }

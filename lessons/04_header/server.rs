@@ -18,8 +18,8 @@
 //! header itself (json mode only), then the output;
 //! the client reads the header, then exactly the announced bytes, and `echo hi` says `hi`.
 //! Commands run exactly as in lesson 03, with the same bounds (`--timeout`, `--max-output`,
-//! loopback only unless `--allow-remote`) and the same refusal of what a web page sends (an
-//! HTTP request): that code is shared, in `../03_sticky/command.rs`.
+//! loopback only unless `--allow-remote`, `--idle-timeout`) and the same refusal of what a web
+//! page sends (an HTTP request): that code is shared, in `../03_sticky/command.rs`.
 
 // The same command runner as lesson 03, reused on purpose: only the framing differs.
 #[path = "../03_sticky/command.rs"]
@@ -30,11 +30,13 @@ mod framing;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
-use socket_lessons::{announce, cli, wire::Traced};
+use socket_lessons::{announce, cli, is_timeout, wire::Traced};
 
 /// Lesson 04 server: run each message as a shell command, send back its output after a header.
 #[derive(Parser)]
@@ -82,8 +84,11 @@ fn main() -> Result<()> {
     loop {
         let (sock, peer) = match listener.accept() {
             Ok(pair) => pair,
+            // Out of file descriptors (EMFILE), accept fails at once, again and again: pause,
+            // or this loop spins at full CPU. (Lesson 07 backs off and counts.)
             Err(e) => {
-                println!("accept failed: {e}");
+                println!("accept failed: {e}; trying again in 1 s");
+                thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
@@ -102,6 +107,8 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
     // first, and the client delays its acknowledgements (on Linux 40 ms at least, up to 200 ms):
     // every answer would be slow. TCP_NODELAY sends each write at once.
     sock.set_nodelay(true).context("setting TCP_NODELAY")?;
+    // A client silent, or not reading our answer, for --idle-timeout is dropped (lesson 03).
+    command::set_idle_timeout(&sock, &args.limits)?;
     let mut sock = Traced::labelled(sock, args.common.trace, peer);
     let mut buf = [0u8; READ_SIZE];
     loop {
@@ -112,6 +119,7 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if is_timeout(&e) => bail!(command::SILENT),
             Err(e) => return Err(e).context("receiving a command"),
         };
         // Not in the notes: a web page in the learner's browser can send this server an HTTP
@@ -132,7 +140,9 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
                 // 3.2: `data_first = struct.pack('i', len(res))`, `sock.send(data_first)`.
                 // encode_len fails only past 2 GiB - 1; --max-output is at most 1 GiB.
                 let header = framing::encode_len(res.len())?;
-                sock.write_all(&header).context("sending the header")?;
+                sock.write_all(&header)
+                    .map_err(command::unread)
+                    .context("sending the header")?;
             }
             Header::Json => {
                 // 3.3 step 1: `data_dict = {'desc': …, 'size': len(res), 'info': …}`.
@@ -143,11 +153,15 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
                 };
                 // Steps 2-5: `json.dumps`, `struct.pack('i', len(data_json))`, send both.
                 // json_dumps escapes non-ASCII as Python does, so the bytes are the notes'.
-                framing::write_json_header(&mut sock, &dict).context("sending the header")?;
+                framing::write_json_header(&mut sock, &dict)
+                    .map_err(command::unread)
+                    .context("sending the header")?;
             }
         }
         // 3.2 / 3.3 step 6: `sock.send(res)`, as write_all (a write may take only part).
         // Lesson 03's bug, fixed: the client knows from the header how many bytes follow.
-        sock.write_all(res).context("sending the output")?;
+        sock.write_all(res)
+            .map_err(command::unread)
+            .context("sending the output")?;
     }
 }

@@ -1,19 +1,16 @@
 //! Lesson 05, client: the notes' section 4 (优酷项目中 视频的上传与下载), the upload client, fixed.
 //!
 //! The notes' client, line for line: list a folder with numbers, read a number, send that file
-//! with the dict header (`file_name`, `desc`, `size`, `info`) on lesson 04's 4-byte frame, ask
-//! again; end of input (Ctrl-D, Ctrl-Z on Windows) ends it. Bug 10 of the top-level README is
-//! fixed at its lines (`BUG 10 fixed`): a hard-coded `file_name`, and `for line in f:
-//! client.send(line)`, which cuts a video at its newline bytes and may send part of a piece.
+//! (the notes' dict header on lesson 04's 4-byte frame, then its bytes), until end of input
+//! (Ctrl-D; Ctrl-Z on Windows). Bug 10 of the top-level README is fixed at its lines.
 //!
 //! ```text
 //! cargo run --bin lesson05-server -- --dir videos                  # terminal 1
 //! cargo run --bin lesson05-client -- --dir some/folder             # terminal 2
 //! ```
 //!
-//! Watch for: the server never answers (as in the notes), so `sent` here means "handed to the
-//! network"; the server's `stored` line says the file is complete. `--trace` shows the 4-byte
-//! header, the JSON and the file's chunks.
+//! Watch for: the server never answers (as in the notes): `sent` means "handed to the network",
+//! its `stored` line means complete. `--trace` shows the 4-byte header, the JSON, the chunks.
 
 #[path = "../04_header/protocol.rs"]
 mod framing;
@@ -73,11 +70,8 @@ fn main() -> Result<()> {
         };
         // if choice.isdigit(): choice = int(choice)
         // if choice in range(1, len(movie_name_list)+1): movie_name = movie_name_list[choice-1]
-        let picked = choice
-            .parse::<usize>()
-            .ok()
-            .and_then(|n| names.get(n.checked_sub(1)?));
-        let Some(name) = picked else {
+        let index = choice.parse::<usize>().ok().and_then(|n| n.checked_sub(1));
+        let Some(name) = index.and_then(|i| names.get(i)) else {
             // The notes list the folder again in silence; we say why first.
             println!("{choice:?} is not a number from 1 to {}", names.len());
             continue;
@@ -111,8 +105,8 @@ fn upload(sock: &mut impl Write, dir: &Path, name: &str, buf: &mut [u8]) -> Resu
         .context("cannot send the header (did the server drop us? see its log)")?;
 
     // with open(movie_path, 'rb') as f: for line in f: client.send(line)
-    // BUG 10 fixed: fixed-size chunks, not "lines", each sent whole with write_all. At most
-    // `size` bytes, the number the header promised, even if the file grows meanwhile.
+    // BUG 10 fixed: chunks, not "lines" (`send` may take part of one), each sent whole with
+    // write_all; at most the `size` the header promised, even if the file grows meanwhile.
     let mut body = file.take(size);
     let mut sent: u64 = 0;
     while let n @ 1.. = body.read(buf).context("cannot read the file")? {
@@ -124,7 +118,6 @@ fn upload(sock: &mut impl Write, dir: &Path, name: &str, buf: &mut [u8]) -> Resu
         // The server waits for the rest; only closing the connection can tell it.
         bail!("{name:?} shrank to {sent} bytes while being sent; the server drops it");
     }
-    // No reply to read: the notes' server sends none (lesson 07 adds replies and a digest).
     Ok(size)
 }
 

@@ -1,20 +1,17 @@
 //! Lesson 05, server: the notes' section 4 (优酷项目中 视频的上传与下载), the upload server, fixed.
 //!
-//! The notes' server, line for line: accept one client, read uploads from it one after another
-//! (a dict header on lesson 04's 4-byte frame, then `size` bytes of file), store each in
-//! `--dir`. One client at a time and no reply, as in the notes. Bug 11 of the top-level README
-//! is fixed at each line that has it (`BUG 11 fixed`): the client's name used as a path, `'ab'`
-//! gluing a second upload onto the first, the endless loop when the client leaves mid-file,
-//! and the crash in `struct.unpack` when it leaves between uploads.
+//! The notes' server, line for line: accept one client, read its uploads one after another (a
+//! dict header on lesson 04's 4-byte frame, then `size` bytes), store each in `--dir`, send no
+//! reply. Bug 11 of the top-level README is fixed at each line that has it (`BUG 11 fixed`).
 //!
 //! ```text
 //! cargo run --bin lesson05-server -- --dir videos                  # terminal 1
 //! cargo run --bin lesson05-client -- --dir some/folder             # terminal 2: pick a number
 //! ```
 //!
-//! Watch for: `stored "name": N bytes` once a whole file is in `--dir`. Stop a client in the
-//! middle of a big file (Ctrl-C) and look in `--dir`: nothing of it is there. The notes' own
-//! Python client (address and `DATA_PATH` changed) uploads into this server unchanged.
+//! Watch for: `stored "name": N bytes` once a whole file is in `--dir`; stop a client mid-file
+//! (Ctrl-C): nothing of it is there. The notes' Python client (its address and `DATA_PATH`
+//! changed) uploads here unchanged.
 
 #[path = "../04_header/protocol.rs"]
 mod framing;
@@ -26,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
 use serde::Deserialize;
 use socket_lessons::{announce, cli, is_timeout, wire::Traced};
@@ -46,8 +43,8 @@ struct Args {
     max_size: u64,
 
     /// Seconds a client may stay silent before it is disconnected (the others wait meanwhile)
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
-    idle_timeout: u64,
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = cli::parse_seconds)]
+    idle_timeout: Duration,
 }
 
 /// The two keys of the notes' dict header we use; `desc` and `info` are accepted and ignored.
@@ -57,17 +54,15 @@ struct Header {
     size: u64,
 }
 
-/// Bytes per `read`: the notes' `recv(1024)` costs a system call per KiB; 64 KiB costs one per
-/// 64 KiB. (Lesson 07 measures buffer sizes.)
+/// Bytes per `read`: the notes' `recv(1024)` costs a system call per KiB (lesson 07 measures).
 const CHUNK: usize = 64 * 1024;
 
 fn main() -> Result<()> {
     let args: Args = cli::parse();
     fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create directory {}", args.dir.display()))?;
-    // server = socket.socket(); server.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1)
-    // server.bind(('192.168.11.70', 8080)); server.listen(5)
-    // std's bind sets SO_REUSEADDR (on Unix) and listens with a backlog of 128 itself (lesson 02).
+    // server = socket.socket(); setsockopt(SO_REUSEADDR); bind(('192.168.11.70', 8080)); listen(5)
+    // std's bind sets SO_REUSEADDR (on Unix) and listens with a backlog of 128 (lesson 02).
     let listener = TcpListener::bind(args.common.addr)
         .with_context(|| format!("cannot listen on {}", args.common.addr))?;
     announce(listener.local_addr()?)?;
@@ -97,21 +92,18 @@ fn main() -> Result<()> {
 
 /// The notes' inner `while True`: uploads one after another on one connection.
 fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
-    // One client at a time, as in the notes: a silent client would hold all others forever, so
-    // a read that waits longer than --idle-timeout ends it. A slow one (a byte every 59 s) still
-    // holds them: lesson 07 gives a header a deadline, a body a minimum rate, and serves many.
-    sock.set_read_timeout(Some(Duration::from_secs(args.idle_timeout)))?;
+    // A silent client would hold all others forever: a read waiting past --idle-timeout ends
+    // it. A slow one (a byte every 59 s) still holds them; lesson 07 also bounds the rate.
+    sock.set_read_timeout(Some(args.idle_timeout))?;
     let mut sock = Traced::labelled(sock, args.common.trace, peer);
     let mut buf = vec![0u8; CHUNK];
     loop {
         // recv_first = sock.recv(4); dict_length = struct.unpack('i', recv_first)[0]
         // real_data = sock.recv(dict_length); real_dict = json.loads(real_data)
-        // read_json_header loops over short reads and refuses a negative length or one over
-        // 64 KiB before allocating (bugs 5 and 6), then parses the JSON.
-        // A web page's HTTP request lands here too: `POST` or `GET ` is a length of 500 MB or more.
+        // read_json_header loops over short reads and refuses a length under 0 or over 64 KiB
+        // before allocating (bugs 5, 6): a web page's `POST` or `GET ` is 500 MB or more.
         let Some(header) = framing::read_json_header::<Header>(&mut sock).map_err(silent)? else {
-            // BUG 11 fixed: the client closed between two uploads, the normal end; the notes
-            // call struct.unpack on the empty recv(4) here and crash.
+            // BUG 11 fixed: a close between uploads is the normal end (the notes crash here).
             return Ok(());
         };
         // file_name = real_dict.get('file_name'); data_length = real_dict.get('size')
@@ -119,25 +111,20 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
         // with open(file_name, 'ab') as f:
         // BUG 11 fixed: the name is the peer's text, not a path we trust: a bare name only.
         check_name(&file_name)?;
-        if size > args.max_size {
-            bail!("{size} bytes is over --max-size {}", args.max_size);
-        }
-        // print(real_dict), once checked: a refused name is logged once, in the refusal.
-        // {:?} escapes control characters, so a peer's name cannot paint the log.
+        let max = args.max_size;
+        ensure!(size <= max, "{size} bytes is over --max-size {max}");
+        // print(real_dict), once checked; {:?} escapes control characters in the peer's name.
         println!("{peer} sends {file_name:?}: {size} bytes");
 
         // BUG 11 fixed: 'ab' glued a second upload onto the first, and a half upload stayed.
-        // Write a temporary file (a hidden name no upload may use), rename it when complete.
+        // A hidden temporary name no upload may use, renamed in one step once complete.
         let temp = args.dir.join(".upload.part");
-        // Rename replaces an existing file of that name in one step: a reader sees the old
-        // file or the new one, never half of one.
         let stored = receive(&mut sock, &temp, size, &mut buf)
             .and_then(|()| Ok(fs::rename(&temp, args.dir.join(&file_name))?));
         if let Err(e) = stored {
             let _ = fs::remove_file(&temp);
             return Err(e.context(format!("{file_name:?} not stored, partial file deleted")));
         }
-        // No reply, as in the notes: the client does not read one (lesson 07 adds replies).
         println!("{peer} stored {file_name:?}: {size} bytes");
     }
 }
@@ -148,9 +135,7 @@ fn receive(sock: &mut impl Read, path: &Path, size: u64, buf: &mut [u8]) -> Resu
     // recv_size = 0; while recv_size < data_length:
     let mut recv_size: u64 = 0;
     while recv_size < size {
-        // data = sock.recv(1024)
-        // At most what is left of this file: the notes' recv(1024) may also take the first
-        // bytes of the next upload's header, which then goes into this file.
+        // data = sock.recv(1024), but no more than this file has left (not the next header).
         let want = (size - recv_size).min(buf.len() as u64) as usize;
         let n = match sock.read(&mut buf[..want]) {
             // BUG 11 fixed: b'' means the client left mid-file; the notes loop forever here.
@@ -166,8 +151,7 @@ fn receive(sock: &mut impl Read, path: &Path, size: u64, buf: &mut [u8]) -> Resu
     Ok(())
 }
 
-/// A read timeout, said as one: std calls it "Resource temporarily unavailable" (Unix) or "A
-/// connection attempt failed" (Windows).
+/// A read timeout, said as one (std: "Resource temporarily unavailable" on Unix).
 fn silent(e: io::Error) -> io::Error {
     match is_timeout(&e) {
         true => io::Error::new(e.kind(), "silent for longer than --idle-timeout"),
@@ -178,26 +162,17 @@ fn silent(e: io::Error) -> io::Error {
 /// A bare file name: joined to `--dir` it can only name an entry of `--dir`.
 fn check_name(name: &str) -> Result<()> {
     // At most 255 bytes, the longest name most file systems take; a longer one is not logged.
-    if name.len() > 255 {
-        bail!("a {}-byte name is over 255; nothing written", name.len());
-    }
-    // No separator: `../x`, `/etc/x` and `a/b` have one. `\` is one on Windows.
-    // No leading `.`: that refuses `.` and `..`, and keeps the temporary name ours.
-    // No `:`: on Windows `C:x` is a path on drive C: and `x:y` a hidden stream of file x.
-    // No control character: a newline or an escape in a name misleads every listing.
-    // No invisible or reordering character (zero-width, bidi marks, overrides, isolates, BOM):
-    // `invoice\u{202e}fdp.exe` shows as `invoiceexe.pdf` (Trojan Source), `a\u{200b}.mp4` as a
-    // second `a.mp4`. The usual ones; lesson 07 refuses the Unicode classes they belong to.
-    let invisible = |c| {
-        matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-            || c == '\u{feff}'
-    };
+    let len = name.len();
+    ensure!(len <= 255, "a {len}-byte name is over 255; nothing written");
+    // No separator (`../x`, `/etc/x`, `a/b`; `\` on Windows). No leading `.` (`.`, `..`, our
+    // temporary name). No `:` (on Windows `C:x` is on drive C:, `x:y` a stream of file x). No
+    // control, invisible or reordering character (zero-width, bidi, BOM): each misleads every
+    // listing; `invoice\u{202e}fdp.exe` shows as `invoiceexe.pdf`. (Lesson 07: Unicode classes.)
+    let hidden = |c: char| matches!(c as u32, 0x200b..=0x200f | 0x2028..=0x202e | 0x2066..=0x2069);
     let bad = name.is_empty()
         || name.starts_with('.')
         || name.contains(['/', '\\', ':'])
-        || name.chars().any(|c| c.is_control() || invisible(c));
-    if bad {
-        bail!("{name:?} is not a bare file name; nothing written");
-    }
+        || name.contains(|c: char| c.is_control() || hidden(c) || c == '\u{feff}');
+    ensure!(!bad, "{name:?} is not a bare file name; nothing written");
     Ok(())
 }
