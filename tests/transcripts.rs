@@ -399,10 +399,13 @@ const LESSON07_NOTES: Session = Session {
 };
 
 /// The notes' section 4 client, as the READMEs tell the learner to save it: only the address
-/// and `DATA_PATH` changed (`PORT` and `DATA` are filled in by the test). The first line is the
-/// test's, not the notes': `os.listdir` returns names in the file system's order, which the
-/// README says may differ from run to run, so the test lists them sorted.
+/// and `DATA_PATH` changed (`PORT` and `DATA` are filled in by the test). The first two lines
+/// are the test's, not the notes'. `os.listdir` returns names in the file system's order, which
+/// the README says may differ from run to run, so the test lists them sorted. And a program
+/// started with SIGINT ignored (a job started with `&` by a script, as CI may run the tests)
+/// passes that on, and Python then leaves Ctrl-C ignored: the test puts Python's handler back.
 const NOTES_CLIENT: &str = r#"import os; _listdir = os.listdir; os.listdir = lambda p: sorted(_listdir(p))
+import signal; signal.signal(signal.SIGINT, signal.default_int_handler)
 import json
 import socket
 import struct
