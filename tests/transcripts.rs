@@ -369,7 +369,9 @@ const LESSON07_NO_REPLY: Session = Session {
 };
 
 /// Client A sits at its menu; client B uploads, prints `sent` and exits while the server still
-/// serves A; then A ends (Ctrl-D) and only then does the server take B's upload.
+/// serves A; then A ends (Ctrl-D) and only then does the server take B's upload. B's 1 MB fits
+/// in the sockets' buffers before anyone reads it (Linux lets a send buffer grow to 4 MiB by
+/// default, `net.ipv4.tcp_wmem`); a file larger than that would keep B waiting for A.
 const LESSON07_ONE_AT_A_TIME: Session = Session {
     page: "lessons/07_video_service/README.md",
     server: Some(("lesson05-server", &["--dir", "/tmp/l5/videos"])),
