@@ -13,6 +13,11 @@
 //! its output). A step waits for an event the program prints (a server's log line, a client's
 //! prompt), or holds the server still (SIGSTOP) where timing would decide what a read returns;
 //! it never waits for time to pass, so a busy machine makes the test slower, not wrong.
+//! A session may work in a folder of its own (the README's `/tmp/l5` becomes a fresh temporary
+//! folder, and is written back in the output), with files of known bytes made first, so a
+//! digest a README shows is stable; a transfer's time and speed are masked (see [`mask`]).
+//! A block of several terminals (`terminal 1`, `terminal 2` …) is compared as the server's
+//! output followed by each client's.
 //!
 //! Why not `trycmd`/`snapbox`: their Markdown format is a console transcript (`$ command` and
 //! its output in one block, one program at a time), while these pages show a command in one
@@ -23,13 +28,14 @@
 //! (every line starts with one of [`COMMANDS`]), nor in [`NOT_OUTPUT`], nor checked by a
 //! session.
 //!
-//! Adding a lesson (05, 07, …): remove its folder from [`NOT_YET_CHECKED`], write one `const`
+//! Adding a lesson: remove its folder from [`NOT_YET_CHECKED`] if it is there, write one `const`
 //! [`Session`] per run its README shows, list them in [`SESSIONS`], and add a `#[test]` that
 //! calls `check_page("lessons/NN_name/README.md")`. Nothing else changes.
 //!
 //! The sessions run on Linux only: they type Unix shell commands (`seq`, `echo`), show Linux's
-//! error texts (`os error 111`), and get a terminal from util-linux's `script`. The coverage
-//! check runs everywhere.
+//! error texts (`os error 111`), and get a terminal from util-linux's `script`. The sessions
+//! with the notes' Python client need `python3`; where it is missing they are skipped with a
+//! line on stderr saying so. The coverage check runs everywhere.
 
 // Off Linux only the coverage check runs; the replay machinery is compiled but unused there.
 #![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
@@ -39,16 +45,17 @@ mod common;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::SAFETY;
 
-/// Pages whose output blocks are not checked yet (folder prefixes). Every other README.md in
+/// Pages whose output blocks are not checked yet (folder prefixes; none now). Every README.md in
 /// the repository (the root, `lessons/*/`, `exercises/**/`) is checked, so a new page cannot be
 /// forgotten: adding its sessions means removing it from here.
-const NOT_YET_CHECKED: &[&str] = &["lessons/05_", "lessons/07_"];
+const NOT_YET_CHECKED: &[&str] = &[];
 
 /// How a line of a commands-only block starts: what a learner types, not what a program prints.
 const COMMANDS: &[&str] = &["cargo ", "cd ", "rustlings", "python3 ", "python "];
@@ -59,6 +66,13 @@ const NOT_OUTPUT: &[(&str, &str)] = &[
     ("README.md", "lessons/NN_name/"),
     // A drawing of the bytes on the wire, not a program's output.
     ("lessons/04_header/README.md", "3.2 --header fixed:"),
+    ("lessons/07_video_service/README.md", "0e 00 00 00  7b 22"),
+    // A summary of the options, written by hand; `--help` says the same at length.
+    ("lessons/05_upload/README.md", "lesson05-server [--addr"),
+    (
+        "lessons/07_video_service/README.md",
+        "lesson07-server [--addr",
+    ),
 ];
 
 /// One run of the programs, as a README tells the learner to do it.
@@ -74,7 +88,26 @@ struct Session {
     steps: &'static [Step],
     /// The blocks this run shows: which output, and the start of a line only that block has.
     blocks: &'static [(Shown, &'static str)],
+    /// The folder the README's paths start with (`/tmp/l5`), or "". The run uses a fresh
+    /// temporary folder instead: in the options it replaces this prefix, in the output it is
+    /// written back as this prefix.
+    dir: &'static str,
+    /// Files made under `dir` before the run: path, size. Their bytes are 0, 1, … 255, 0, 1, …
+    /// (Python's `bytes(range(256)) * n`), so a digest a README shows is the same on every run.
+    files: &'static [(&'static str, usize)],
 }
+
+/// The fields most sessions leave empty.
+const PLAIN: Session = Session {
+    page: "",
+    server: None,
+    client: ("", &[]),
+    tty: false,
+    steps: &[],
+    blocks: &[],
+    dir: "",
+    files: &[],
+};
 
 enum Step {
     /// Type a line (on a terminal: after the client's next `>>>:` prompt has appeared).
@@ -84,6 +117,10 @@ enum Step {
     /// Stop the server (SIGSTOP), so that it cannot answer until [`Step::Continue`].
     Stop,
     Continue,
+    /// Run the client binary once more with these options (`--addr` added as for the first),
+    /// this text as its whole stdin, and wait until it exits; its stdout, then its stderr,
+    /// follow the first client's output in [`Shown::Terminals`].
+    Run(&'static [&'static str], &'static str),
 }
 
 #[derive(Clone, Copy)]
@@ -100,6 +137,11 @@ enum Shown {
     ClientStderr,
     /// The client's terminal: prompts, typed lines, stdout and stderr as they interleave.
     ClientTerminal,
+    /// A block of several terminals (`terminal 1`, `$ cargo run …`, output, a blank line,
+    /// `terminal 2` …): the server's stdout, then the client's (its terminal, or its stdout
+    /// then its stderr), then each [`Step::Run`]'s. Blank lines, `terminal …` lines and the
+    /// `$ …` command lines are left out of the comparison.
+    Terminals,
 }
 
 use Shown::*;
@@ -116,6 +158,12 @@ const SESSIONS: &[&Session] = &[
     &LESSON06_OVERSIZE,
     &LESSON06_NOBODY,
     &LESSON06_NOBODY_CONNECTED,
+    &LESSON05_MENU,
+    &LESSON05_NOTES,
+    &LESSON07_SESSION,
+    &LESSON07_NO_REPLY,
+    &LESSON07_ONE_AT_A_TIME,
+    &LESSON07_NOTES,
 ];
 
 const LESSON01: Session = Session {
@@ -125,6 +173,7 @@ const LESSON01: Session = Session {
     tty: false,
     steps: &[],
     blocks: &[(ServerStdout, "I am from client!")],
+    ..PLAIN
 };
 
 const LESSON02: Session = Session {
@@ -137,6 +186,7 @@ const LESSON02: Session = Session {
         (ClientTerminal, "hello123"),
         (ServerStdout, "127.0.0.1:49082 connected"),
     ],
+    ..PLAIN
 };
 
 /// The learner types each command after reading the answer to the one before. From the second
@@ -176,6 +226,7 @@ const LESSON03_LEFTOVER: Session = Session {
         Await(Server, "write ", 5),
     ],
     blocks: &[(ClientStderr, "write 15 bytes: \"seq -s ' ' 1000\"")],
+    ..PLAIN
 };
 
 const LESSON03_THREE_WRITES: Session = Session {
@@ -185,6 +236,7 @@ const LESSON03_THREE_WRITES: Session = Session {
     tty: false,
     steps: &[],
     blocks: &[(ClientStdout, "wrote 3 bytes: 123")],
+    ..PLAIN
 };
 
 const LESSON04_JSON: Session = Session {
@@ -194,6 +246,7 @@ const LESSON04_JSON: Session = Session {
     tty: false,
     steps: &[Type("seq -s ' ' 1000"), Type("echo hi")],
     blocks: &[(ClientStderr, "write 15 bytes: \"seq -s ' ' 1000\"")],
+    ..PLAIN
 };
 
 const LESSON06_THREE_SENDS: Session = Session {
@@ -206,6 +259,7 @@ const LESSON06_THREE_SENDS: Session = Session {
         ClientStdout,
         "sent \"123\", \"456\", \"789\" as three datagrams",
     )],
+    ..PLAIN
 };
 
 const LESSON06_OVERSIZE: Session = Session {
@@ -215,6 +269,7 @@ const LESSON06_OVERSIZE: Session = Session {
     tty: false,
     steps: &[],
     blocks: &[(ClientStdout, "sent one 2000-byte datagram, then \"next\"")],
+    ..PLAIN
 };
 
 const LESSON06_NOBODY: Session = Session {
@@ -224,6 +279,7 @@ const LESSON06_NOBODY: Session = Session {
     tty: true,
     steps: &[Type("hi")],
     blocks: &[(ClientTerminal, "send_to 2 bytes to 127.0.0.1:18069: \"hi\"")],
+    ..PLAIN
 };
 
 const LESSON06_NOBODY_CONNECTED: Session = Session {
@@ -236,7 +292,167 @@ const LESSON06_NOBODY_CONNECTED: Session = Session {
     tty: true,
     steps: &[Type("hi")],
     blocks: &[(ClientTerminal, "send 2 bytes to 127.0.0.1:18069: \"hi\"")],
+    ..PLAIN
 };
+
+const LESSON05_MENU: Session = Session {
+    page: "lessons/05_upload/README.md",
+    server: Some(("lesson05-server", &["--dir", "/tmp/l5/videos"])),
+    client: ("lesson05-client", &["--dir", "/tmp/l5/src"]),
+    tty: true,
+    steps: &[Type("2"), Type("1"), Type("x")],
+    blocks: &[(Terminals, "\"x\" is not a number from 1 to 2")],
+    dir: "/tmp/l5",
+    files: L5_FILES,
+};
+
+const L5_FILES: &[(&str, usize)] = &[
+    ("src/01 后期课程安排.mp4", 3_000_000),
+    ("src/02 面向对象复习扩展.mp4", 1_000_000),
+];
+
+/// The notes' client itself ([`NOTES_CLIENT`]), run by python3 on a terminal, ended by Ctrl-C.
+const LESSON05_NOTES: Session = Session {
+    page: "lessons/05_upload/README.md",
+    server: Some(("lesson05-server", &["--dir", "/tmp/l5/videos"])),
+    client: ("python3", &[]),
+    tty: true,
+    steps: &[Type("2"), Type("1")],
+    blocks: &[(Terminals, "$ python3 notes_client.py")],
+    dir: "/tmp/l5",
+    files: L5_FILES,
+};
+
+/// The file's bytes are known (see [`Session::files`]), so its digest is the README's.
+const LESSON07_SESSION: Session = Session {
+    page: "lessons/07_video_service/README.md",
+    server: Some(("lesson07-server", &["--dir", "/tmp/l7/videos"])),
+    client: (
+        "lesson07-client",
+        &["upload", "/tmp/l7/mine/03 今日内容概要.mp4"],
+    ),
+    tty: false,
+    steps: &[
+        Await(Client, "verified", 1),
+        Await(Server, "closed the connection", 1),
+        Run(&["list"], ""),
+        Await(Server, "closed the connection", 2),
+        Run(
+            &[
+                "download",
+                "03 今日内容概要.mp4",
+                "--out",
+                "/tmp/l7/downloads",
+            ],
+            "",
+        ),
+    ],
+    blocks: &[(Terminals, "$ cargo run -q --bin lesson07-client -- list")],
+    dir: "/tmp/l7",
+    files: &[("mine/03 今日内容概要.mp4", 5_120_000)],
+};
+
+/// 20 MB is more than the socket buffers hold, so the client is still writing when the server
+/// drops it, on every run; see [`mask`] for the two ways that write fails.
+const LESSON07_NO_REPLY: Session = Session {
+    page: "lessons/07_video_service/README.md",
+    server: Some((
+        "lesson05-server",
+        &["--dir", "/tmp/l5/videos", "--max-size", "50000"],
+    )),
+    client: ("lesson05-client", &["--dir", "/tmp/l5/one"]),
+    tty: false,
+    steps: &[Type("1")],
+    blocks: &[(Terminals, "Error: cannot send the file")],
+    dir: "/tmp/l5",
+    files: &[("one/a.mp4", 20_000_000)],
+};
+
+/// Client A sits at its menu; client B uploads, prints `sent` and exits while the server still
+/// serves A; then A ends (Ctrl-D) and only then does the server take B's upload. B's 1 MB fits
+/// in the sockets' buffers before anyone reads it (Linux lets a send buffer grow to 4 MiB by
+/// default, `net.ipv4.tcp_wmem`); a file larger than that would keep B waiting for A.
+const LESSON07_ONE_AT_A_TIME: Session = Session {
+    page: "lessons/07_video_service/README.md",
+    server: Some(("lesson05-server", &["--dir", "/tmp/l5/videos"])),
+    client: ("lesson05-client", &["--dir", "/tmp/l5/src"]),
+    tty: true,
+    steps: &[
+        Await(Server, "connected", 1),
+        Run(&["--dir", "/tmp/l5/src"], "2\n"),
+    ],
+    blocks: &[(Terminals, "terminal 3 (B)")],
+    dir: "/tmp/l5",
+    files: L5_FILES,
+};
+
+const LESSON07_NOTES: Session = Session {
+    page: "lessons/07_video_service/README.md",
+    server: Some(("lesson07-server", &["--dir", "/tmp/l7/videos"])),
+    client: ("python3", &[]),
+    tty: true,
+    steps: &[Type("2"), Type("1")],
+    blocks: &[(ServerStdout, "127.0.0.1:39242 upload (notes, no cmd)")],
+    dir: "/tmp/l7",
+    files: &[
+        ("src/01 后期课程安排.mp4", 3_000_000),
+        ("src/02 面向对象复习扩展.mp4", 1_000_000),
+    ],
+};
+
+/// The notes' section 4 client, as the READMEs tell the learner to save it: only the address
+/// and `DATA_PATH` changed (`PORT` and `DATA` are filled in by the test). The first two lines
+/// are the test's, not the notes'. `os.listdir` returns names in the file system's order, which
+/// the README says may differ from run to run, so the test lists them sorted. And a program
+/// started with SIGINT ignored (a job started with `&` by a script, as CI may run the tests)
+/// passes that on, and Python then leaves Ctrl-C ignored: the test puts Python's handler back.
+const NOTES_CLIENT: &str = r#"import os; _listdir = os.listdir; os.listdir = lambda p: sorted(_listdir(p))
+import signal; signal.signal(signal.SIGINT, signal.default_int_handler)
+import json
+import socket
+import struct
+import os
+
+
+# 先要有通讯工具 也就是定义传输协议
+client = socket.socket()
+# 同样绑定IP 端口
+client.connect(('127.0.0.1', PORT))
+
+while True:
+    DATA_PATH = r'DATA'
+    movie_name_list = os.listdir(DATA_PATH)
+    for i, j in enumerate(movie_name_list, 1):
+        print(i, j)
+    choice = input('选择想要上传的电影编号>>>:').strip()
+    if choice.isdigit():
+        choice = int(choice)
+        if choice in range(1, len(movie_name_list)+1):  # range顾头不顾尾
+            # 获取文件名称
+            movie_name = movie_name_list[choice-1]
+            print(movie_name)
+            # 拼接文件绝对路径 以找到文件
+            movie_path = os.path.join(DATA_PATH, movie_name)
+            # 1.预防数据过大 定义字典传输
+            data_dict = {
+                'file_name': '波多野老师合集.mp4',
+                'desc': '这是非常重要的数据',
+                'size': os.path.getsize(movie_path),
+                'info': '视频很提神醒脑!'
+            }
+            # 2.将字典做成报头 但是字典不能直接打包成报头 所以先json序列化
+            data_json = json.dumps(data_dict)
+            # 3.制作字典报头
+            data_first = struct.pack('i', len(data_json))
+            # 4.发送字典报头
+            client.send(data_first)
+            # 5.发送字典
+            client.send(data_json.encode('utf8'))
+            # 6.发送真实数据
+            with open(movie_path, 'rb') as f:
+                for line in f:
+                    client.send(line)
+"#;
 
 #[test]
 #[cfg(target_os = "linux")]
@@ -264,8 +480,20 @@ fn lesson04_readme_transcripts() {
 
 #[test]
 #[cfg(target_os = "linux")]
+fn lesson05_readme_transcripts() {
+    check_page("lessons/05_upload/README.md");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
 fn lesson06_readme_transcripts() {
     check_page("lessons/06_udp/README.md");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn lesson07_readme_transcripts() {
+    check_page("lessons/07_video_service/README.md");
 }
 
 #[test]
@@ -506,10 +734,11 @@ impl Client {
     }
 
     /// Ends the input and waits for the client to exit and its output to be complete.
-    fn finish(&mut self, tty: bool) {
+    /// On a terminal, `end` is what the learner types last (Ctrl-D at the start of a line: end
+    /// of input; Ctrl-C: interrupt).
+    fn finish(&mut self, tty: bool, end: &[u8]) {
         if tty {
-            // Ctrl-D at the start of a line: end of input on a terminal.
-            self.send(b"\x04");
+            self.send(end);
         } else {
             self.stdin = None;
         }
@@ -577,23 +806,67 @@ fn check_page(page: &str) {
 }
 
 fn run(session: &Session) {
-    let server = session
-        .server
-        .map(|(bin, args)| common::Server::start(&binary(bin).to_string_lossy(), args));
+    if session.client.0 == "python3" && !python3_runs() {
+        eprintln!(
+            "{}: skipped the session with the notes' Python client: no python3 here",
+            session.page
+        );
+        return;
+    }
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let tmp = common::fresh_dir(&format!(
+        "transcript-{}",
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let tmp_text = tmp.to_string_lossy().into_owned();
+    // The README's folder in an option becomes the temporary one.
+    let subst = |arg: &str| -> String {
+        match arg.strip_prefix(session.dir) {
+            Some(rest) if !session.dir.is_empty() => format!("{tmp_text}{rest}"),
+            _ => arg.to_string(),
+        }
+    };
+    for (path, size) in session.files {
+        let path = tmp.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let bytes: Vec<u8> = (0..*size).map(|i| i as u8).collect();
+        std::fs::write(&path, bytes).unwrap();
+    }
+
+    let server = session.server.map(|(bin, args)| {
+        let args: Vec<String> = args.iter().map(|a| subst(a)).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        common::Server::start(&binary(bin).to_string_lossy(), &args)
+    });
 
     let (bin, options) = session.client;
-    let mut args: Vec<String> = Vec::new();
-    if let Some(server) = &server {
-        if !options.contains(&"--addr") {
-            args.extend(["--addr".to_string(), server.addr.to_string()]);
+    let python = bin == "python3";
+    let client_args = |options: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = Vec::new();
+        if let Some(server) = &server {
+            if !options.contains(&"--addr") {
+                args.extend(["--addr".to_string(), server.addr.to_string()]);
+            }
         }
-    }
-    args.extend(
-        options
-            .iter()
-            .map(|o| o.replace("FREE_UDP_PORT", &free_udp_port())),
-    );
-    let mut client = Client::start(&binary(bin), &args, session.tty);
+        args.extend(
+            options
+                .iter()
+                .map(|o| subst(&o.replace("FREE_UDP_PORT", &free_udp_port()))),
+        );
+        args
+    };
+    let (program, args) = if python {
+        let port = server.as_ref().expect("no server").addr.port();
+        let code = NOTES_CLIENT
+            .replace("('127.0.0.1', PORT)", &format!("('127.0.0.1', {port})"))
+            .replace("r'DATA'", &format!("r'{tmp_text}/src'"));
+        (PathBuf::from("python3"), vec!["-c".to_string(), code])
+    } else {
+        (binary(bin), client_args(options))
+    };
+    let mut client = Client::start(&program, &args, session.tty);
+    // The output of each Step::Run, stdout then stderr.
+    let mut runs: Vec<String> = Vec::new();
 
     let mut typed = 0;
     let prompt = |client: &Client, n: usize| {
@@ -631,42 +904,87 @@ fn run(session: &Session) {
                 let status = Command::new("kill").args([signal, &pid]).status().unwrap();
                 assert!(status.success(), "kill {signal} {pid}");
             }
+            Run(options, input) => {
+                let mut other = Client::start(&binary(bin), &client_args(options), false);
+                other.send(input.as_bytes());
+                other.finish(false, b"");
+                runs.push(text(&other.stdout) + &text(&other.stderr));
+            }
         }
     }
     if session.tty {
         prompt(&client, typed + 1);
     }
-    client.finish(session.tty);
+    // The notes' client has no way out but Ctrl-C.
+    client.finish(session.tty, if python { b"\x03" } else { b"\x04" });
 
-    for &(shown, key) in session.blocks {
+    // What a README shows of a program's output: ports masked, the temporary folder written as
+    // the README's, and the rest of `mask`.
+    let shown = |raw: &str| -> Vec<String> {
+        shown_lines(raw)
+            .into_iter()
+            .map(|l| {
+                let l = if session.dir.is_empty() {
+                    l
+                } else {
+                    l.replace(&tmp_text, session.dir)
+                };
+                mask(&l)
+            })
+            .collect()
+    };
+    for &(shown_as, key) in session.blocks {
         let block = find_block(session.page, key);
         let expected: Vec<String> = block
             .lines
             .iter()
-            .filter(|l| !l.starts_with("cargo "))
-            .map(|l| mask_ports(l))
+            .filter(|l| !l.starts_with("cargo ") && !l.starts_with("$ "))
+            .filter(|l| {
+                !matches!(shown_as, Terminals) || !(l.is_empty() || l.starts_with("terminal "))
+            })
+            .map(|l| mask(&mask_ports(l)))
             .collect();
         let actual = || -> Vec<String> {
-            match shown {
-                ServerStdout => {
-                    let server = server.as_ref().expect("no server");
-                    let all = format!("listening on {}\n{}", server.addr, server.stdout());
-                    shown_lines(&all)
+            let server_lines = || {
+                let server = server.as_ref().expect("no server");
+                shown(&format!(
+                    "listening on {}\n{}",
+                    server.addr,
+                    server.stdout()
+                ))
+            };
+            let client_lines = || {
+                if session.tty {
+                    shown(&text(&client.stdout))
+                } else {
+                    shown(&(text(&client.stdout) + &text(&client.stderr)))
                 }
-                ClientStdout | ClientTerminal => shown_lines(&text(&client.stdout)),
-                ClientStderr => shown_lines(&text(&client.stderr)),
+            };
+            match shown_as {
+                ServerStdout => server_lines(),
+                ClientStdout | ClientTerminal => shown(&text(&client.stdout)),
+                ClientStderr => shown(&text(&client.stderr)),
+                Terminals => {
+                    let mut all = server_lines();
+                    all.extend(client_lines());
+                    for run in &runs {
+                        all.extend(shown(run));
+                    }
+                    all.retain(|l| !l.is_empty());
+                    all
+                }
             }
         };
-        // A server logs on its own time: wait until it has printed as many lines as the block.
+        // A server logs on its own time: wait until it has printed what the block shows.
         let deadline = Instant::now() + SAFETY;
-        while actual().len() < expected.len() && Instant::now() < deadline {
+        while !same(&expected, &actual()) && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(5));
         }
         let actual = actual();
-        if actual != expected {
+        if !same(&expected, &actual) {
             let differ = (0..).find(|&i| expected.get(i) != actual.get(i)).unwrap();
             panic!(
-                "{}:{}: the block ({shown:?}, ports masked) is not what the programs print; \
+                "{}:{}: the block ({shown_as:?}, ports masked) is not what the programs print; \
                  first difference in its output line {}.\n\
                  --- README\n{}\n--- programs\n{}\n",
                 session.page,
@@ -677,4 +995,46 @@ fn run(session: &Session) {
             );
         }
     }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Whether the README's lines match the program's; a README line `…` stands for any number of
+/// lines (a Python traceback, say).
+fn same(expected: &[String], actual: &[String]) -> bool {
+    match expected.split_first() {
+        None => actual.is_empty(),
+        Some((first, rest)) if first == "…" => {
+            (0..=actual.len()).any(|i| same(rest, &actual[i..]))
+        }
+        Some((first, rest)) => actual.first() == Some(first) && same(rest, &actual[1..]),
+    }
+}
+
+/// What differs from run to run besides ports. A transfer's time and speed
+/// (`in 0.47 s (1491.4 MiB/s)`) become `in T s (R MiB/s)`. And a client whose write fails
+/// because the server dropped it gets `Broken pipe` if the server's RST arrived before that
+/// write, `Connection reset by peer` if during it (the README says both happen): the second is
+/// written as the first.
+fn mask(line: &str) -> String {
+    let mut line = line.replace(
+        "Connection reset by peer (os error 104)",
+        "Broken pipe (os error 32)",
+    );
+    if let Some(end) = line.find(" MiB/s)") {
+        if let Some(start) = line[..end].rfind(" in ") {
+            line.replace_range(start..end + " MiB/s)".len(), " in T s (R MiB/s)");
+        }
+    }
+    line
+}
+
+/// Whether `python3` can be started here (the Python sessions need it).
+fn python3_runs() -> bool {
+    Command::new("python3")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
