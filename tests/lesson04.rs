@@ -17,7 +17,6 @@ use std::thread;
 use common::{run, run_client, Server};
 #[cfg(unix)]
 use common::{shell_output, STICKY_SEQUENCE};
-use socket_lessons::wire::preview;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_lesson04-server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_lesson04-client");
@@ -309,47 +308,10 @@ fn server_closing_mid_answer_or_between_answers_is_reported() {
 
 /// A web page in the learner's browser can reach this loopback server (an `<img>` pointing
 /// at it, a `fetch()` with a text/plain body), and the shell would run each line of the HTTP
-/// request: `touch ./pwned` here. Every probe is refused before anything runs, with the reason
-/// in the log and in one line to the peer, and the next client is served as usual.
+/// request. Lessons 03 and 04 share the check and are held to the same probes.
 #[test]
 fn web_requests_never_run_and_the_next_client_is_served() {
-    let dir = common::fresh_dir("lesson04-web-probes");
-    let server = Server::start_in(&dir, SERVER, &[]);
-    for probe in common::web_probes(server.addr) {
-        let (me, answer) = common::send_until_closed(server.addr, &probe.bytes);
-        let reason = probe.reason;
-        if probe.fits_one_read {
-            assert_eq!(
-                String::from_utf8_lossy(&answer),
-                format!("refused: {reason}; closing the connection\n"),
-                "{}",
-                probe.name
-            );
-        }
-        server.wait_for_log(&format!(
-            "{me} dropped: refused {}: {reason}; nothing was run\n",
-            preview(&probe.bytes)
-        ));
-    }
-    // The next client: its command runs, in the directory where `./pwned` would have been.
-    #[cfg(unix)]
-    {
-        let addr = server.addr.to_string();
-        let out = run_client(
-            CLIENT,
-            &["--addr", &addr],
-            b"touch ./served && echo served\n",
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            "served\n\n",
-            "{out:?}"
-        );
-        assert!(dir.join("served").exists());
-    }
-    assert!(!dir.join("pwned").exists(), "a probe ran");
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
+    common::assert_web_requests_never_run("lesson04", SERVER, CLIENT);
 }
 
 #[test]

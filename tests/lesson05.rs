@@ -13,30 +13,24 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{random_bytes, run, run_client, Server};
+use common::{entries, random_bytes, run, run_client, Scratch, Server};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_lesson05-server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_lesson05-client");
 
-/// A scratch directory under `target/tmp` with the server's `--dir` inside; removed on drop.
-struct Scratch {
-    root: PathBuf,
+/// A scratch directory with the server's `--dir` inside (`videos`, which the server creates).
+struct Videos {
+    root: Scratch,
     dir: PathBuf,
 }
 
-impl Scratch {
-    fn new(label: &str) -> Scratch {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("lesson05-{label}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
-        fs::create_dir_all(&root).unwrap();
+impl Videos {
+    fn new(label: &str) -> Videos {
+        let root = Scratch::new(&format!("lesson05-{label}"));
         let dir = root.join("videos");
-        Scratch { root, dir }
+        Videos { root, dir }
     }
 
     /// Starts a server storing into `dir` (which it creates).
@@ -45,22 +39,6 @@ impl Scratch {
         args.extend_from_slice(extra);
         Server::start(SERVER, &args)
     }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.root);
-    }
-}
-
-/// Every entry of `dir`, hidden ones included, sorted.
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// The notes' header for the notes' own hard-coded name, as Python 3 prints it:
@@ -116,7 +94,7 @@ fn serves_the_next_client(server: &Server, dir: &Path) {
 
 #[test]
 fn the_notes_python_client_bytes_two_uploads_on_one_connection_are_stored_intact() {
-    let s = Scratch::new("notes");
+    let s = Videos::new("notes");
     let server = s.server(&[]);
     let first = random_bytes(1, 100_000);
     let second = random_bytes(2, 70_000);
@@ -150,7 +128,7 @@ fn the_notes_python_client_bytes_two_uploads_on_one_connection_are_stored_intact
 
 #[test]
 fn a_reupload_replaces_the_file_instead_of_appending() {
-    let s = Scratch::new("replace");
+    let s = Videos::new("replace");
     let server = s.server(&[]);
     let old = random_bytes(3, 50_000);
     let new = random_bytes(4, 30_000);
@@ -165,7 +143,7 @@ fn a_reupload_replaces_the_file_instead_of_appending() {
 
 #[test]
 fn dot_dot_absolute_and_hidden_names_are_never_written() {
-    let s = Scratch::new("names");
+    let s = Videos::new("names");
     let server = s.server(&[]);
     let absolute = s.root.join("abs.mp4");
     let bad = [
@@ -192,14 +170,14 @@ fn dot_dot_absolute_and_hidden_names_are_never_written() {
         let _ = sock.write_all(b"pwn");
         server.wait_for_count("is not a bare file name; nothing written", i + 1);
     }
-    assert_eq!(entries(&s.root), ["videos"]);
+    assert_eq!(entries(s.root.path()), ["videos"]);
     assert_eq!(entries(&s.dir), Vec::<String>::new());
     serves_the_next_client(&server, &s.dir);
 }
 
 #[test]
 fn an_over_long_name_is_refused_and_not_written_to_the_log() {
-    let s = Scratch::new("longname");
+    let s = Videos::new("longname");
     let server = s.server(&[]);
     let name = "n".repeat(10_000);
     let mut sock = server.connect();
@@ -220,7 +198,7 @@ fn an_over_long_name_is_refused_and_not_written_to_the_log() {
 /// queued one is served. (A 1 s timeout: the test waits for the server's lines, not a clock.)
 #[test]
 fn a_silent_client_is_dropped_after_the_idle_timeout_and_the_next_is_served() {
-    let s = Scratch::new("idle");
+    let s = Videos::new("idle");
     let server = s.server(&["--idle-timeout", "1"]);
     // Silent inside the 4-byte header.
     let mut header = server.connect();
@@ -245,7 +223,7 @@ fn a_silent_client_is_dropped_after_the_idle_timeout_and_the_next_is_served() {
 /// anything is read, allocated or written.
 #[test]
 fn a_browser_post_is_refused_by_the_header_length_cap() {
-    let s = Scratch::new("http");
+    let s = Videos::new("http");
     let server = s.server(&[]);
     let mut sock = server.connect();
     let post = "POST / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: text/plain\r\n\
@@ -261,7 +239,7 @@ fn a_browser_post_is_refused_by_the_header_length_cap() {
 #[cfg(target_os = "linux")]
 #[test]
 fn accept_out_of_file_descriptors_logs_and_pauses_instead_of_spinning() {
-    let s = Scratch::new("emfile");
+    let s = Videos::new("emfile");
     // 4 descriptors: stdin, stdout, stderr and the listener; none is left for a connection.
     let script = r#"ulimit -n 4 && exec "$0" "$@""#;
     let dir = s.dir.to_str().unwrap();
@@ -280,7 +258,7 @@ fn accept_out_of_file_descriptors_logs_and_pauses_instead_of_spinning() {
 
 #[test]
 fn a_client_leaving_mid_file_leaves_nothing() {
-    let s = Scratch::new("midfile");
+    let s = Videos::new("midfile");
     let server = s.server(&[]);
     let mut sock = server.connect();
     sock.write_all(&frame(&python_json("half.mp4", 100_000)))
@@ -298,7 +276,7 @@ fn a_client_leaving_mid_file_leaves_nothing() {
 
 #[test]
 fn a_bad_header_length_is_refused_before_allocating() {
-    let s = Scratch::new("length");
+    let s = Videos::new("length");
     let server = s.server(&[]);
     let cases: [(i32, &str); 3] = [
         (-1, "dropped: negative length -1 in header"),
@@ -324,7 +302,7 @@ fn a_bad_header_length_is_refused_before_allocating() {
 
 #[test]
 fn a_header_that_is_not_the_notes_dict_ends_that_connection_only() {
-    let s = Scratch::new("json");
+    let s = Videos::new("json");
     let server = s.server(&[]);
     for (i, json) in [
         "{not json",
@@ -344,7 +322,7 @@ fn a_header_that_is_not_the_notes_dict_ends_that_connection_only() {
 
 #[test]
 fn a_clean_end_between_uploads_ends_the_connection_not_the_server() {
-    let s = Scratch::new("eof");
+    let s = Videos::new("eof");
     let server = s.server(&[]);
     // Connect and leave without a byte: the notes' struct.unpack(b'') crashed here.
     drop(server.connect());
@@ -354,7 +332,7 @@ fn a_clean_end_between_uploads_ends_the_connection_not_the_server() {
 
 #[test]
 fn an_upload_over_max_size_is_refused_before_any_byte_is_written() {
-    let s = Scratch::new("maxsize");
+    let s = Videos::new("maxsize");
     let server = s.server(&["--max-size", "1000"]);
     let mut sock = server.connect();
     sock.write_all(&frame(&python_json("big.mp4", 1001)))
@@ -366,7 +344,7 @@ fn an_upload_over_max_size_is_refused_before_any_byte_is_written() {
 
 #[test]
 fn the_client_uploads_the_numbers_typed_with_the_files_real_names() {
-    let s = Scratch::new("client");
+    let s = Videos::new("client");
     let server = s.server(&[]);
     let src = s.root.join("src");
     fs::create_dir_all(src.join("a folder")).unwrap();
@@ -399,7 +377,7 @@ fn the_client_uploads_the_numbers_typed_with_the_files_real_names() {
 /// reset whatever the timing.)
 #[test]
 fn the_client_after_the_idle_timeout_says_the_server_dropped_it() {
-    let s = Scratch::new("clientidle");
+    let s = Videos::new("clientidle");
     let server = s.server(&["--idle-timeout", "1"]);
     let src = s.root.join("src");
     fs::create_dir_all(&src).unwrap();

@@ -10,52 +10,16 @@ mod common;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{random_bytes, read_to_end, run, run_client, Server, SAFETY};
+use common::{entries, random_bytes, read_to_end, run, run_client, Scratch, Server, SAFETY};
 use serde_json::{json, Value};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_lesson07-server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_lesson07-client");
-
-/// A fresh directory under `target/tmp`, deleted when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(label: &str) -> Scratch {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("lesson07-{label}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap();
-        Scratch(path)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Every entry of `dir`, hidden ones included, sorted.
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
 
 fn xxh3_hex(bytes: &[u8]) -> String {
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
@@ -110,7 +74,7 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn upload_list_download_keep_every_byte_of_a_chinese_name_with_a_space() {
-    let tmp = Scratch::new("roundtrip");
+    let tmp = Scratch::new("lesson07-roundtrip");
     let videos = tmp.join("videos");
     let server = start(&videos, &[]);
     let name = "01 后期课程安排.mp4";
@@ -141,7 +105,7 @@ fn upload_list_download_keep_every_byte_of_a_chinese_name_with_a_space() {
 
 #[test]
 fn downloading_a_missing_name_fails_with_a_clear_message() {
-    let tmp = Scratch::new("missing");
+    let tmp = Scratch::new("lesson07-missing");
     let server = start(&tmp.join("videos"), &[]);
     let out = tmp.join("out");
     let down = client(
@@ -161,7 +125,7 @@ fn downloading_a_missing_name_fails_with_a_clear_message() {
 /// never reading. The server answers nothing and stores both.
 #[test]
 fn notes_style_uploads_without_cmd_get_no_reply() {
-    let tmp = Scratch::new("notes");
+    let tmp = Scratch::new("lesson07-notes");
     let videos = tmp.join("videos");
     let server = start(&videos, &[]);
     let first = random_bytes(1, 100_000);
@@ -190,7 +154,7 @@ fn notes_style_uploads_without_cmd_get_no_reply() {
 /// The notes open the target with 'ab': a second upload of a name was glued onto the first.
 #[test]
 fn reupload_replaces_the_file_instead_of_appending() {
-    let tmp = Scratch::new("replace");
+    let tmp = Scratch::new("lesson07-replace");
     let videos = tmp.join("videos");
     let server = start(&videos, &[]);
     let src = tmp.join("same.mp4");
@@ -222,7 +186,7 @@ const BAD_NAMES: &[&str] = &[
 
 #[test]
 fn bad_names_are_refused_and_nothing_is_written_outside_dir() {
-    let tmp = Scratch::new("badnames");
+    let tmp = Scratch::new("lesson07-badnames");
     let videos = tmp.join("videos");
     let server = start(&videos, &[]);
     let long = "n".repeat(256);
@@ -258,7 +222,7 @@ fn bad_names_are_refused_and_nothing_is_written_outside_dir() {
         assert!(!down.status.success(), "{name:?}");
     }
     assert_eq!(entries(&videos), Vec::<String>::new());
-    assert_eq!(entries(&tmp.0), ["videos"]);
+    assert_eq!(entries(tmp.path()), ["videos"]);
     // A good name still works afterwards.
     let mut sock = server.connect();
     send_json(
@@ -271,7 +235,7 @@ fn bad_names_are_refused_and_nothing_is_written_outside_dir() {
 
 #[test]
 fn bad_frames_get_an_error_reply_and_the_server_keeps_serving() {
-    let tmp = Scratch::new("badframes");
+    let tmp = Scratch::new("lesson07-badframes");
     let videos = tmp.join("videos");
     let server = start(&videos, &[]);
 
@@ -323,7 +287,7 @@ fn bad_frames_get_an_error_reply_and_the_server_keeps_serving() {
 /// A client that leaves in the middle of a file: the notes' server spun forever on `b''`.
 #[test]
 fn truncated_body_leaves_no_partial_or_temporary_file() {
-    let tmp = Scratch::new("truncated");
+    let tmp = Scratch::new("lesson07-truncated");
     let videos = tmp.join("videos");
     let server = start(&videos, &["--max-size", "1000000"]);
 
@@ -352,7 +316,7 @@ fn truncated_body_leaves_no_partial_or_temporary_file() {
 /// One silent client holds a thread and a slot, nothing else: 16 uploads run next to it.
 #[test]
 fn an_idle_connection_does_not_block_16_parallel_uploads() {
-    let tmp = Scratch::new("parallel");
+    let tmp = Scratch::new("lesson07-parallel");
     let videos = tmp.join("videos");
     let server = start(&videos, &[]);
     // Silent, and one that stops in the middle of its header.
@@ -390,7 +354,7 @@ fn an_idle_connection_does_not_block_16_parallel_uploads() {
 
 #[test]
 fn idle_timeout_disconnects_a_silent_client() {
-    let tmp = Scratch::new("idle");
+    let tmp = Scratch::new("lesson07-idle");
     let server = start(&tmp.join("videos"), &["--idle-timeout", "1"]);
     let mut sock = server.connect();
     // The server closes us (after 1 s of silence); SAFETY is the test's own safety net.
@@ -400,7 +364,7 @@ fn idle_timeout_disconnects_a_silent_client() {
 
 #[test]
 fn a_client_over_max_clients_gets_a_busy_reply() {
-    let tmp = Scratch::new("busy");
+    let tmp = Scratch::new("lesson07-busy");
     let server = start(&tmp.join("videos"), &["--max-clients", "1"]);
     let mut first = server.connect();
     send_json(&mut first, &json!({ "cmd": "list" }));
@@ -428,7 +392,7 @@ fn a_client_over_max_clients_gets_a_busy_reply() {
 
 #[test]
 fn list_hides_hidden_and_temporary_files_and_startup_removes_stale_ones() {
-    let tmp = Scratch::new("list");
+    let tmp = Scratch::new("lesson07-list");
     let videos = tmp.join("videos");
     fs::create_dir(&videos).unwrap();
     fs::write(videos.join(".upload-999-0.tmp"), b"left by a killed server").unwrap();
@@ -453,7 +417,7 @@ fn list_hides_hidden_and_temporary_files_and_startup_removes_stale_ones() {
 
 #[test]
 fn an_existing_file_is_kept_without_force() {
-    let tmp = Scratch::new("force");
+    let tmp = Scratch::new("lesson07-force");
     let videos = tmp.join("videos");
     fs::create_dir(&videos).unwrap();
     fs::write(videos.join("v.mp4"), b"new bytes").unwrap();
@@ -491,7 +455,7 @@ fn an_existing_file_is_kept_without_force() {
 
 #[test]
 fn menu_without_subcommand_uploads_the_chosen_number() {
-    let tmp = Scratch::new("menu");
+    let tmp = Scratch::new("lesson07-menu");
     let videos = tmp.join("videos");
     let server = start(&videos, &[]);
     let mine = tmp.join("mine");
@@ -630,7 +594,7 @@ fn a_malicious_server_cannot_make_the_download_write_outside_out_leave_a_part_or
         ),
     ];
     for (what, bytes, expected) in cases {
-        let tmp = Scratch::new("evil");
+        let tmp = Scratch::new("lesson07-evil");
         let out = tmp.join("out");
         let (addr, handle) = fake_server(bytes);
         let addr = addr.to_string();
@@ -647,14 +611,14 @@ fn a_malicious_server_cannot_make_the_download_write_outside_out_leave_a_part_or
         let stderr = text(&result.stderr);
         assert!(!result.status.success(), "{what}: exit 0");
         assert!(stderr.contains(expected), "{what}: {stderr}");
-        assert_eq!(entries(&tmp.0), ["out"], "{what}: wrote outside --out");
+        assert_eq!(entries(tmp.path()), ["out"], "{what}: wrote outside --out");
         assert_eq!(entries(&out), Vec::<String>::new(), "{what}: left a file");
     }
 }
 
 #[test]
 fn an_upload_fails_when_the_server_reports_another_digest_or_size() {
-    let tmp = Scratch::new("evil-up");
+    let tmp = Scratch::new("lesson07-evil-up");
     let src = tmp.join("v.mp4");
     fs::write(&src, b"hello").unwrap();
     let good = xxh3_hex(b"hello");
@@ -693,7 +657,7 @@ fn an_upload_fails_when_the_server_reports_another_digest_or_size() {
 /// the refusal (the server drains for a while instead of resetting the connection).
 #[test]
 fn an_upload_over_max_size_fails_with_the_servers_reason() {
-    let tmp = Scratch::new("maxsize");
+    let tmp = Scratch::new("lesson07-maxsize");
     let videos = tmp.join("videos");
     let server = start(&videos, &["--max-size", "1000"]);
     let src = tmp.join("big.mp4");
@@ -714,7 +678,7 @@ fn an_upload_over_max_size_fails_with_the_servers_reason() {
 /// the log line is there, the connection the client holds is closed: the event we assert on.
 #[test]
 fn menu_reconnects_after_the_server_dropped_its_idle_connection() {
-    let tmp = Scratch::new("menu-idle");
+    let tmp = Scratch::new("lesson07-menu-idle");
     let videos = tmp.join("videos");
     let server = start(&videos, &["--idle-timeout", "1"]);
     let mine = tmp.join("mine");
@@ -775,7 +739,7 @@ fn list_until_served(server: &Server) -> Value {
 /// idle timeout, and hold every slot. The header deadline cuts them; the next client is served.
 #[test]
 fn headers_that_trickle_in_are_cut_at_the_header_timeout_and_free_their_slots() {
-    let tmp = Scratch::new("slow-header");
+    let tmp = Scratch::new("lesson07-slow-header");
     let server = start(
         &tmp.join("videos"),
         &[
@@ -810,7 +774,7 @@ fn headers_that_trickle_in_are_cut_at_the_header_timeout_and_free_their_slots() 
 /// and the partial upload's temporary file goes.
 #[test]
 fn an_upload_under_min_rate_is_cut_and_its_temporary_file_deleted() {
-    let tmp = Scratch::new("slow-upload");
+    let tmp = Scratch::new("lesson07-slow-upload");
     let videos = tmp.join("videos");
     let server = start(&videos, &["--min-rate", "1000", "--rate-window", "1"]);
     let mut sock = server.connect();
@@ -834,7 +798,7 @@ fn an_upload_under_min_rate_is_cut_and_its_temporary_file_deleted() {
 /// once the socket buffers are full and a window goes by under the floor.
 #[test]
 fn a_client_reading_a_download_under_min_rate_is_cut() {
-    let tmp = Scratch::new("slow-download");
+    let tmp = Scratch::new("lesson07-slow-download");
     let videos = tmp.join("videos");
     fs::create_dir(&videos).unwrap();
     // Larger than what loopback's socket buffers hold between the two ends.
@@ -864,7 +828,7 @@ fn a_client_reading_a_download_under_min_rate_is_cut() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_fifo_in_dir_is_refused_without_opening_it_and_pins_no_slot() {
-    let tmp = Scratch::new("fifo");
+    let tmp = Scratch::new("lesson07-fifo");
     let videos = tmp.join("videos");
     fs::create_dir(&videos).unwrap();
     let made = std::process::Command::new("mkfifo")
@@ -891,7 +855,7 @@ fn a_fifo_in_dir_is_refused_without_opening_it_and_pins_no_slot() {
 #[cfg(unix)]
 #[test]
 fn a_download_never_follows_a_symlink() {
-    let tmp = Scratch::new("symlink");
+    let tmp = Scratch::new("lesson07-symlink");
     let videos = tmp.join("videos");
     fs::create_dir(&videos).unwrap();
     fs::write(tmp.join("secret.txt"), b"not yours").unwrap();
@@ -921,7 +885,7 @@ fn a_download_never_follows_a_symlink() {
 #[cfg(target_os = "linux")]
 #[test]
 fn accept_out_of_file_descriptors_backs_off_and_logs_once() {
-    let tmp = Scratch::new("emfile");
+    let tmp = Scratch::new("lesson07-emfile");
     let dir = tmp.join("videos");
     // 16 descriptors: stdin, stdout, stderr, the listener and 12 connections.
     let script = r#"ulimit -n 16 && exec "$0" "$@""#;
@@ -1008,7 +972,7 @@ impl Drop for PipedServer {
 /// the next line (exit 101); the log now loses its lines, and the service goes on.
 #[test]
 fn a_closed_stdout_does_not_stop_the_server() {
-    let tmp = Scratch::new("closed-stdout");
+    let tmp = Scratch::new("lesson07-closed-stdout");
     let (mut server, stdout) = PipedServer::start(&tmp.join("videos"));
     drop(stdout);
     for _ in 0..20 {
@@ -1025,7 +989,7 @@ fn a_closed_stdout_does_not_stop_the_server() {
 /// pipe is read again, the log says how many went missing.
 #[test]
 fn a_stdout_nobody_reads_does_not_block_the_server() {
-    let tmp = Scratch::new("full-stdout");
+    let tmp = Scratch::new("lesson07-full-stdout");
     let (server, unread) = PipedServer::start(&tmp.join("videos"));
     // About 500 bytes of log each: far more than the pipe and the log's queue hold together.
     for _ in 0..700 {
@@ -1062,7 +1026,7 @@ fn a_stdout_nobody_reads_does_not_block_the_server() {
 /// the client sends a Mac's NFD name in NFC.
 #[test]
 fn look_alike_names_are_refused_and_the_client_uploads_nfc() {
-    let tmp = Scratch::new("lookalike");
+    let tmp = Scratch::new("lesson07-lookalike");
     let videos = tmp.join("videos");
     let server = start(&videos, &[]);
     for name in [
@@ -1098,7 +1062,7 @@ fn look_alike_names_are_refused_and_the_client_uploads_nfc() {
 fn a_hostile_servers_strings_are_printed_escaped() {
     let evil = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}2J";
     let body = b"hello";
-    let tmp = Scratch::new("escape");
+    let tmp = Scratch::new("lesson07-escape");
     let src = tmp.join("v.mp4");
     fs::write(&src, body).unwrap();
     let out = tmp.join("out");
@@ -1160,7 +1124,7 @@ fn a_download_from_a_trickling_server_fails_under_min_rate() {
             thread::sleep(Duration::from_millis(200));
         }
     });
-    let tmp = Scratch::new("trickle");
+    let tmp = Scratch::new("lesson07-trickle");
     let out = tmp.join("out");
     let addr = addr.to_string();
     let args = [

@@ -814,11 +814,11 @@ fn run(session: &Session) {
         return;
     }
     static RUNS: AtomicUsize = AtomicUsize::new(0);
-    let tmp = common::fresh_dir(&format!(
+    let tmp = common::Scratch::new(&format!(
         "transcript-{}",
         RUNS.fetch_add(1, Ordering::Relaxed)
     ));
-    let tmp_text = tmp.to_string_lossy().into_owned();
+    let tmp_text = tmp.path().to_string_lossy().into_owned();
     // The README's folder in an option becomes the temporary one.
     let subst = |arg: &str| -> String {
         match arg.strip_prefix(session.dir) {
@@ -995,8 +995,9 @@ fn run(session: &Session) {
             );
         }
     }
+    // The server goes first, then the scratch folder it was writing into.
     drop(server);
-    let _ = std::fs::remove_dir_all(&tmp);
+    drop(tmp);
 }
 
 /// Whether the README's lines match the program's; a README line `…` stands for any number of

@@ -305,13 +305,44 @@ pub fn send_until_closed(addr: SocketAddr, bytes: &[u8]) -> (SocketAddr, Vec<u8>
     (me, answer)
 }
 
-/// A new, empty directory under the system's temporary directory, named for `name` and this
-/// test process (`name` must be unique among the tests of one file: they run in parallel).
-pub fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("socket-lessons-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A new, empty scratch directory under cargo's `target/tmp`, named for `label`, this test
+/// process and a counter (tests of one file run in parallel); removed when dropped.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new(label: &str) -> Scratch {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Scratch(path)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: impl AsRef<std::path::Path>) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Every entry of `dir`, hidden ones included, sorted.
+pub fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 /// What a web page can make the learner's browser send to a loopback server, and the reason
@@ -434,4 +465,47 @@ pub fn skip_under_wine(why: &str) -> bool {
         println!("skipped under Wine: {why}");
     }
     wine
+}
+
+/// The web probes of lessons 03 and 04, against `server` started in a fresh directory: every
+/// probe is refused before anything runs (`touch ./pwned` would run otherwise), with the reason
+/// in the log and in one line to the peer, and the next client's command runs as usual, in the
+/// directory where `./pwned` would have been.
+pub fn assert_web_requests_never_run(label: &str, server: &str, client: &str) {
+    let dir = Scratch::new(&format!("{label}-web-probes"));
+    let server = Server::start_in(dir.path(), server, &[]);
+    for probe in web_probes(server.addr) {
+        let (me, answer) = send_until_closed(server.addr, &probe.bytes);
+        let reason = probe.reason;
+        if probe.fits_one_read {
+            assert_eq!(
+                String::from_utf8_lossy(&answer),
+                format!("refused: {reason}; closing the connection\n"),
+                "{}",
+                probe.name
+            );
+        }
+        server.wait_for_log(&format!(
+            "{me} dropped: refused {}: {reason}; nothing was run\n",
+            socket_lessons::wire::preview(&probe.bytes)
+        ));
+    }
+    #[cfg(unix)]
+    {
+        let addr = server.addr.to_string();
+        let out = run_client(
+            client,
+            &["--addr", &addr],
+            b"touch ./served && echo served\n",
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "served\n\n",
+            "{out:?}"
+        );
+        assert!(dir.join("served").exists());
+    }
+    #[cfg(not(unix))]
+    let _ = client;
+    assert!(!dir.join("pwned").exists(), "a probe ran");
 }
