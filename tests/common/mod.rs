@@ -509,3 +509,24 @@ pub fn assert_web_requests_never_run(label: &str, server: &str, client: &str) {
     let _ = client;
     assert!(!dir.join("pwned").exists(), "a probe ran");
 }
+
+/// Out of file descriptors, `accept` fails at once, again and again (the connection stays
+/// queued): `server` started with only 4 descriptors (stdin, stdout, stderr, the listener)
+/// must log it and pause a second between tries instead of spinning. Lessons 02-05 pause
+/// alike; lesson 07 backs off and has its own test.
+#[cfg(target_os = "linux")]
+pub fn assert_accept_errors_pause(server: &str, args: &[&str]) {
+    let script = r#"ulimit -n 4 && exec "$0" "$@""#;
+    let mut all = vec!["-c", script, server, "--addr", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let server = Server::start("sh", &all);
+    let _queued = server.connect();
+    let line = "accept failed: Too many open files (os error 24); trying again in 1 s";
+    server.wait_for_log(line);
+    let before = cpu_ticks(server.pid());
+    server.wait_for_count(line, 2);
+    // Between the two lines a second passed; spinning, the loop would have used all of it
+    // (100 ticks) and logged a line per try, or nothing.
+    let ticks = cpu_ticks(server.pid()) - before;
+    assert!(ticks < 50, "{ticks} ticks of CPU between two tries");
+}
