@@ -24,8 +24,6 @@ use crate::wire::{hex, preview_chars, short_binary, TraceRecord, TRACE_FILE_ENV}
 pub struct Scenario {
     /// The lesson number (`03`): the binaries are `lesson03-server` and `lesson03-client`.
     pub lesson: &'static str,
-    /// The picture's title: the commands, as a learner would type them.
-    pub title: &'static str,
     pub client_args: &'static [&'static str],
     /// Lines written to the client's stdin.
     pub input: &'static [&'static str],
@@ -36,33 +34,47 @@ pub struct Scenario {
     pub svg: &'static str,
 }
 
+/// A long answer (3,893 bytes, more than one 1,024-byte read), then a short one.
+const SEQ_THEN_ECHO: &[&str] = &["seq -s ' ' 1000", "echo hi"];
+
 /// The pictures in the lessons' READMEs.
 pub const SCENARIOS: [Scenario; 3] = [
     Scenario {
         lesson: "03",
-        title: "lesson03-client: seq -s ' ' 1000, then echo hi",
         client_args: &[],
-        input: &["seq -s ' ' 1000", "echo hi"],
+        input: SEQ_THEN_ECHO,
         datagrams: false,
         svg: "lessons/03_sticky/wire.svg",
     },
     Scenario {
         lesson: "04",
-        title: "lesson04-client: seq -s ' ' 1000, then echo hi",
         client_args: &[],
-        input: &["seq -s ' ' 1000", "echo hi"],
+        input: SEQ_THEN_ECHO,
         datagrams: false,
         svg: "lessons/04_header/wire.svg",
     },
     Scenario {
         lesson: "06",
-        title: "lesson06-client --demo three-sends",
         client_args: &["--demo", "three-sends"],
         input: &[],
         datagrams: true,
         svg: "lessons/06_udp/wire.svg",
     },
 ];
+
+impl Scenario {
+    /// The picture's title: the client's command line and input, as a learner would type them.
+    fn title(&self) -> String {
+        let mut title = format!("lesson{}-client", self.lesson);
+        for arg in self.client_args {
+            title = format!("{title} {arg}");
+        }
+        if !self.input.is_empty() {
+            title = format!("{title}: {}", self.input.join(", then "));
+        }
+        title
+    }
+}
 
 /// The scenario of lesson `lesson` (`03`, `04`, `06`).
 pub fn scenario(lesson: &str) -> Option<&'static Scenario> {
@@ -395,15 +407,9 @@ fn merge(client: &[Call], server: &[Call], datagrams: bool) -> Result<(Vec<Row>,
                 row.from
                     .push(format!("{tag}[{}..{}]", lo - start, hi - start));
                 // Leftover: this side already read part of that write, then wrote again.
-                let earlier_read = (*at..rows.len()).find(|&r| {
-                    rows[r].side == side
-                        && rows[r]
-                            .from
-                            .iter()
-                            .any(|f| f.starts_with(&format!("{tag}[")))
-                });
-                let wrote_since = earlier_read
-                    .is_some_and(|p| rows[p..].iter().any(|r| r.side == side && r.call.write));
+                let reads_it = |r: &&Row| r.from.iter().any(|f| f.starts_with(&format!("{tag}[")));
+                let mine = rows[*at..].iter().filter(|r| r.side == side);
+                let wrote_since = mine.skip_while(|r| !reads_it(r)).any(|r| r.call.write);
                 if wrote_since && row.leftover.is_none() {
                     // The command it answered: this side's last write before it.
                     row.leftover = rows[..*at]
@@ -479,12 +485,13 @@ const RED: &str = "#d62728";
 const BOLD: &str = r#" font-weight="bold""#;
 const BOLD_TITLE: &str = r#" font-size="15" font-weight="bold""#;
 
-/// Appends one `<text>` element; `style` is extra attributes, each with a leading space.
-fn text(s: &mut String, x: usize, y: usize, anchor: &str, style: &str, content: &str) {
+/// Appends one `<text>` element anchored at `anchor`; `style` is more attributes, each with a
+/// leading space.
+fn text(s: &mut String, (x, y): (usize, usize), anchor: &str, style: &str, content: &str) {
+    let content = xml(content);
     let _ = writeln!(
         s,
-        r#"<text x="{x}" y="{y}" text-anchor="{anchor}"{style}>{}</text>"#,
-        xml(content)
+        r#"<text x="{x}" y="{y}" text-anchor="{anchor}"{style}>{content}</text>"#
     );
 }
 
@@ -507,7 +514,8 @@ fn svg(sc: &Scenario, rows: &[Row], unread: &Unread) -> String {
         .collect();
     let h = TOP + rows.len() * ROW + 20 + unread_lines.len() * 22;
 
-    let mut desc = format!("{}\n", sc.title);
+    let title = sc.title();
+    let mut desc = format!("{title}\n");
     for row in rows {
         let _ = writeln!(desc, "{}: {}", SIDES[row.side], describe(row));
     }
@@ -520,19 +528,13 @@ fn svg(sc: &Scenario, rows: &[Row], unread: &Unread) -> String {
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="13">"#
     );
-    let _ = writeln!(s, "<title>{}</title>", xml(sc.title));
+    let _ = writeln!(s, "<title>{}</title>", xml(&title));
     let _ = writeln!(s, "<desc>\n{}</desc>", xml(&desc));
     let _ = writeln!(s, r#"<rect width="{W}" height="{h}" fill="white"/>"#);
-    text(&mut s, W / 2, 24, "middle", BOLD_TITLE, sc.title);
+    text(&mut s, (W / 2, 24), "middle", BOLD_TITLE, &title);
     for (x, side) in X.into_iter().zip(SIDES) {
-        text(
-            &mut s,
-            x,
-            56,
-            "middle",
-            BOLD,
-            &format!("lesson{}-{side}", sc.lesson),
-        );
+        let name = format!("lesson{}-{side}", sc.lesson);
+        text(&mut s, (x, 56), "middle", BOLD, &name);
         let _ = writeln!(
             s,
             r##"<line x1="{x}" y1="64" x2="{x}" y2="{}" stroke="#999" stroke-width="2"/>"##,
@@ -551,10 +553,9 @@ fn svg(sc: &Scenario, rows: &[Row], unread: &Unread) -> String {
             // An arrow from the writer's column to the other, its label above it.
             let col = colour(&row.tag);
             let (x1, x2) = (X[row.side], X[1 - row.side]);
-            let (tip, back) = if x2 > x1 {
-                (x2 - 2, x2 - 14)
-            } else {
-                (x2 + 2, x2 + 14)
+            let (tip, back) = match row.side {
+                0 => (x2 - 2, x2 - 14),
+                _ => (x2 + 2, x2 + 14),
             };
             let ya = y + 30;
             let _ = writeln!(
@@ -567,14 +568,8 @@ fn svg(sc: &Scenario, rows: &[Row], unread: &Unread) -> String {
                 ya - 6,
                 ya + 6
             );
-            text(
-                &mut s,
-                (x1 + x2) / 2,
-                y + 22,
-                "middle",
-                &format!(r#" fill="{col}""#),
-                &line1,
-            );
+            let style = format!(r#" fill="{col}""#);
+            text(&mut s, ((x1 + x2) / 2, y + 22), "middle", &style, &line1);
             continue;
         }
         // A box on the reader's column, in the colour of the write its bytes came from.
@@ -594,9 +589,9 @@ fn svg(sc: &Scenario, rows: &[Row], unread: &Unread) -> String {
                 ROW - 6
             );
         }
-        text(&mut s, cx, y + 21, "middle", "", &line1);
+        text(&mut s, (cx, y + 21), "middle", "", &line1);
         let style = format!(r#" fill="{col}"{BOLD}"#);
-        text(&mut s, cx, y + 37, "middle", &style, &line2);
+        text(&mut s, (cx, y + 37), "middle", &style, &line2);
         if let Some(answer) = &row.leftover {
             // Beside the box, in the space between the columns.
             let (nx, anchor) = match row.side {
@@ -605,14 +600,14 @@ fn svg(sc: &Scenario, rows: &[Row], unread: &Unread) -> String {
             };
             let style = format!(r#" fill="{RED}"{BOLD}"#);
             for (k, note) in [LEFTOVER, answer].iter().enumerate() {
-                text(&mut s, nx, y + 21 + k * 16, anchor, &style, note);
+                text(&mut s, (nx, y + 21 + k * 16), anchor, &style, note);
             }
         }
     }
     let style = format!(r#" fill="{RED}""#);
     for (i, line) in unread_lines.iter().enumerate() {
         let y = TOP + rows.len() * ROW + 16 + i * 22;
-        text(&mut s, W / 2, y, "middle", &style, line);
+        text(&mut s, (W / 2, y), "middle", &style, line);
     }
     s.push_str("</svg>\n");
     s
@@ -623,10 +618,10 @@ mod tests {
     use super::*;
 
     fn call(write: bool, n: usize, text: &str) -> Call {
-        let op = if write { "write" } else { "read" };
+        let op = if write { "write" } else { "read" }.into();
         let (preview, short) = (format!("{text:?}"), format!("{text:?}"));
         Call {
-            op: op.into(),
+            op,
             write,
             n,
             preview,
