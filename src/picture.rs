@@ -344,25 +344,20 @@ type Unread = [Vec<String>; 2];
 /// rules allow, this draws the one that switches columns least often (starting with the client),
 /// so the picture is the same on every run whatever the timing.
 fn merge(client: &[Call], server: &[Call], datagrams: bool) -> Result<(Vec<Row>, Unread)> {
+    // A position in a stream counts bytes; on a datagram socket it counts whole datagrams.
+    let size = |c: &Call| if datagrams { 1 } else { c.n };
     let sides = [client, server];
     let mut next = [0usize; 2];
-    // Per writer side: its writes as (tag, start offset, length, index of the row).
+    // Per writer side: its writes as (tag, start position, size, index of the row).
     let mut writes: [Vec<(String, usize, usize, usize)>; 2] = Default::default();
-    let mut written = [0usize; 2]; // bytes written by each side
-    let mut read = [0usize; 2]; // bytes (datagrams) of the OTHER side's writes read by each side
+    let mut written = [0usize; 2]; // the position each side has written up to
+    let mut read = [0usize; 2]; // the position in the OTHER side's writes each side has read up to
     let mut rows: Vec<Row> = Vec::new();
     let mut side = 0;
     while next[0] < client.len() || next[1] < server.len() {
         let ready = |s: usize| {
-            let Some(c) = sides[s].get(next[s]) else {
-                return false;
-            };
-            c.write
-                || if datagrams {
-                    writes[1 - s].len() > read[s]
-                } else {
-                    written[1 - s] >= read[s] + c.n
-                }
+            let call = sides[s].get(next[s]);
+            call.is_some_and(|c| c.write || written[1 - s] >= read[s] + size(c))
         };
         if !ready(side) {
             side = 1 - side;
@@ -376,6 +371,7 @@ fn merge(client: &[Call], server: &[Call], datagrams: bool) -> Result<(Vec<Row>,
         }
         let call = sides[side][next[side]].clone();
         next[side] += 1;
+        let n = size(&call);
         let mut row = Row {
             side,
             call,
@@ -383,59 +379,53 @@ fn merge(client: &[Call], server: &[Call], datagrams: bool) -> Result<(Vec<Row>,
             from: Vec::new(),
             leftover: None,
         };
-        let call = &row.call;
-        if call.write {
-            let ws = &mut writes[side];
-            row.tag = format!("{}{}", if side == 0 { 'C' } else { 'S' }, ws.len() + 1);
-            ws.push((row.tag.clone(), written[side], call.n, rows.len()));
-            written[side] += call.n;
-        } else if datagrams {
-            let (tag, _, n, _) = &writes[1 - side][read[side]];
-            row.from.push(if call.n == *n {
-                tag.clone()
-            } else {
-                format!("{tag}[0..{}]", call.n)
-            });
-            read[side] += 1;
-        } else {
-            let (a, b) = (read[side], read[side] + call.n);
-            for (tag, start, n, at) in &writes[1 - side] {
-                let (lo, hi) = (a.max(*start), b.min(start + n));
-                if lo >= hi {
-                    continue;
-                }
-                row.from
-                    .push(format!("{tag}[{}..{}]", lo - start, hi - start));
-                // Leftover: this side already read part of that write, then wrote again.
-                let reads_it = |r: &&Row| r.from.iter().any(|f| f.starts_with(&format!("{tag}[")));
-                let mine = rows[*at..].iter().filter(|r| r.side == side);
-                let wrote_since = mine.skip_while(|r| !reads_it(r)).any(|r| r.call.write);
-                if wrote_since && row.leftover.is_none() {
-                    // The command it answered: this side's last write before it.
-                    row.leftover = rows[..*at]
-                        .iter()
-                        .rev()
-                        .find(|r| r.side == side && r.call.write)
-                        .map(|r| format!("{} {}", r.tag, r.call.preview))
-                        .or(Some(String::from("?")));
-                }
-            }
-            read[side] = b;
+        if row.call.write {
+            row.tag = format!("{}{}", ['C', 'S'][side], writes[side].len() + 1);
+            writes[side].push((row.tag.clone(), written[side], n, rows.len()));
+            written[side] += n;
+            rows.push(row);
+            continue;
         }
+        let (a, b) = (read[side], read[side] + n);
+        for (tag, start, len, at) in &writes[1 - side] {
+            let (lo, hi) = (a.max(*start), b.min(start + len));
+            if lo >= hi {
+                continue;
+            }
+            let sent = rows[*at].call.n;
+            row.from.push(match datagrams {
+                true if row.call.n == sent => tag.clone(),
+                // A receive shorter than the datagram sent: its buffer was too small.
+                true => format!("{tag}[0..{}]", row.call.n),
+                false => format!("{tag}[{}..{}]", lo - start, hi - start),
+            });
+            // Leftover: this side already read part of that write, then wrote again.
+            let reads_it = |r: &&Row| r.from.iter().any(|f| f.starts_with(&format!("{tag}[")));
+            let mine = rows[*at..].iter().filter(|r| r.side == side);
+            let wrote_since = mine.skip_while(|r| !reads_it(r)).any(|r| r.call.write);
+            if lo > *start && wrote_since && row.leftover.is_none() {
+                // The command it answered: this side's last write before it.
+                row.leftover = rows[..*at]
+                    .iter()
+                    .rev()
+                    .find(|r| r.side == side && r.call.write)
+                    .map(|r| format!("{} {}", r.tag, r.call.preview))
+                    .or(Some(String::from("?")));
+            }
+        }
+        read[side] = b;
         rows.push(row);
     }
 
     let unread = [0, 1].map(|s| {
-        let (writes, read) = (&writes[s], read[1 - s]);
-        if datagrams {
-            writes.iter().skip(read).map(|w| w.0.clone()).collect()
-        } else {
-            let unread = writes.iter().filter(|(_, start, n, _)| start + n > read);
-            let range = |(tag, start, n, _): &(String, usize, usize, usize)| {
-                format!("{tag}[{}..{n}]", read.max(*start) - start)
-            };
-            unread.map(range).collect()
-        }
+        let unread = writes[s]
+            .iter()
+            .filter(|(_, start, len, _)| start + len > read[1 - s]);
+        let name = |(tag, start, len, _): &(String, usize, usize, usize)| match datagrams {
+            true => tag.clone(),
+            false => format!("{tag}[{}..{len}]", read[1 - s].max(*start) - start),
+        };
+        unread.map(name).collect()
     });
     Ok((rows, unread))
 }
