@@ -502,7 +502,8 @@ fn svg(sc: &Scenario, rows: &[Row], unread: &Unread) -> String {
             )
         })
         .collect();
-    let h = TOP + rows.len() * ROW + 20 + unread_lines.len() * 22;
+    let bottom = TOP + rows.len() * ROW; // below the last row: the unread lines
+    let h = bottom + 20 + unread_lines.len() * 22;
 
     let title = sc.title();
     let mut desc = format!("{title}\n");
@@ -528,7 +529,7 @@ fn svg(sc: &Scenario, rows: &[Row], unread: &Unread) -> String {
         let _ = writeln!(
             s,
             r##"<line x1="{x}" y1="64" x2="{x}" y2="{}" stroke="#999" stroke-width="2"/>"##,
-            h - 12 - unread_lines.len() * 22
+            bottom + 8
         );
     }
 
@@ -596,7 +597,7 @@ fn svg(sc: &Scenario, rows: &[Row], unread: &Unread) -> String {
     }
     let style = format!(r#" fill="{RED}""#);
     for (i, line) in unread_lines.iter().enumerate() {
-        let y = TOP + rows.len() * ROW + 16 + i * 22;
+        let y = bottom + 16 + i * 22;
         text(&mut s, (W / 2, y), "middle", &style, line);
     }
     s.push_str("</svg>\n");
