@@ -13,41 +13,42 @@
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
-use socket_lessons::picture::{self, SCENARIOS};
+use anyhow::{ensure, Context, Result};
+use socket_lessons::picture::{draw, scenario, SCENARIOS};
 
 fn main() -> Result<()> {
+    let wanted = std::env::args().skip(1).map(|w| {
+        scenario(&w).with_context(|| format!("no picture for lesson {w:?} (there are: 03, 04, 06)"))
+    });
+    let wanted: Vec<_> = wanted.collect::<Result<_>>()?;
+
     // `cargo run --example` builds the example only: build the lesson binaries it runs, in the
-    // same profile (a no-op when they are up to date).
+    // same profile (a no-op when they are up to date). This example is in
+    // `target/PROFILE/examples/`, they are in `target/PROFILE/`.
     let exe = std::env::current_exe()?;
-    let release = exe.components().any(|c| c.as_os_str() == "release");
+    let bins = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("no target directory")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
     build.args(["build", "--quiet", "--bins"]);
-    if release {
+    if bins.ends_with("release") {
         build.arg("--release");
     }
     let status = build.status().context("running cargo build --bins")?;
-    if !status.success() {
-        bail!("cargo build --bins failed");
-    }
+    ensure!(status.success(), "cargo build --bins failed");
 
-    let wanted: Vec<String> = std::env::args().skip(1).collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let bins = picture::bin_dir()?;
-    for sc in &SCENARIOS {
-        if !wanted.is_empty() && !wanted.iter().any(|w| w == sc.lesson) {
-            continue;
-        }
-        let svg = picture::draw(sc, &bins).with_context(|| format!("lesson {}", sc.lesson))?;
+    for sc in if wanted.is_empty() {
+        SCENARIOS.iter().collect()
+    } else {
+        wanted
+    } {
+        let svg = draw(sc, bins).with_context(|| format!("lesson {}", sc.lesson))?;
         let path = root.join(sc.svg);
         std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", sc.svg);
-    }
-    for w in &wanted {
-        if picture::scenario(w).is_none() {
-            bail!("no picture for lesson {w:?} (there are: 03, 04, 06)");
-        }
     }
     Ok(())
 }

@@ -9,27 +9,21 @@
 //! the SVG's `<desc>` as text, one line per read or write.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{anyhow, ensure, Context, Result};
 
 use crate::wire::{hex, preview_chars, short_binary, TraceRecord, TRACE_FILE_ENV};
 
 /// One lesson's scenario: what runs, what the client is given, where the picture goes.
 #[derive(Debug)]
 pub struct Scenario {
-    /// The lesson number, as the example takes it (`03`).
+    /// The lesson number (`03`): the binaries are `lesson03-server` and `lesson03-client`.
     pub lesson: &'static str,
-    /// The picture's title: the commands, as a learner would type them.
-    pub title: &'static str,
-    pub server: &'static str,
-    pub client: &'static str,
-    pub server_args: &'static [&'static str],
     pub client_args: &'static [&'static str],
     /// Lines written to the client's stdin.
     pub input: &'static [&'static str],
@@ -40,36 +34,27 @@ pub struct Scenario {
     pub svg: &'static str,
 }
 
+/// A long answer (3,893 bytes, more than one 1,024-byte read), then a short one.
+const SEQ_THEN_ECHO: &[&str] = &["seq -s ' ' 1000", "echo hi"];
+
 /// The pictures in the lessons' READMEs.
 pub const SCENARIOS: [Scenario; 3] = [
     Scenario {
         lesson: "03",
-        title: "lesson03-client: seq -s ' ' 1000, then echo hi",
-        server: "lesson03-server",
-        client: "lesson03-client",
-        server_args: &[],
         client_args: &[],
-        input: &["seq -s ' ' 1000", "echo hi"],
+        input: SEQ_THEN_ECHO,
         datagrams: false,
         svg: "lessons/03_sticky/wire.svg",
     },
     Scenario {
         lesson: "04",
-        title: "lesson04-client: seq -s ' ' 1000, then echo hi",
-        server: "lesson04-server",
-        client: "lesson04-client",
-        server_args: &[],
         client_args: &[],
-        input: &["seq -s ' ' 1000", "echo hi"],
+        input: SEQ_THEN_ECHO,
         datagrams: false,
         svg: "lessons/04_header/wire.svg",
     },
     Scenario {
         lesson: "06",
-        title: "lesson06-client --demo three-sends",
-        server: "lesson06-server",
-        client: "lesson06-client",
-        server_args: &[],
         client_args: &["--demo", "three-sends"],
         input: &[],
         datagrams: true,
@@ -77,9 +62,30 @@ pub const SCENARIOS: [Scenario; 3] = [
     },
 ];
 
+impl Scenario {
+    /// The picture's title: the client's command line and input, as a learner would type them.
+    fn title(&self) -> String {
+        let mut title = format!("lesson{}-client", self.lesson);
+        for arg in self.client_args {
+            title = format!("{title} {arg}");
+        }
+        if !self.input.is_empty() {
+            title = format!("{title}: {}", self.input.join(", then "));
+        }
+        title
+    }
+}
+
 /// The scenario of lesson `lesson` (`03`, `04`, `06`).
 pub fn scenario(lesson: &str) -> Option<&'static Scenario> {
     SCENARIOS.iter().find(|s| s.lesson == lesson)
+}
+
+/// Runs the scenario with the binaries in `bin_dir` and draws its picture.
+pub fn draw(sc: &Scenario, bin_dir: &Path) -> Result<String> {
+    let [client, server] = run(sc, bin_dir)?;
+    let (rows, unread) = merge(&client, &server, sc.datagrams)?;
+    Ok(svg(sc, &rows, &unread))
 }
 
 /// The longest a run may take before it fails instead of hanging (a safety net, not a wait).
@@ -91,95 +97,42 @@ const READ_COLUMNS: usize = 24;
 
 /// One read or write (or send/receive) of one side, from its trace.
 #[derive(Debug, Clone)]
-pub struct Call {
+struct Call {
     /// The name the trace uses: `read`, `write`, `send_to`, `recv_from`, …
-    pub op: String,
-    pub write: bool,
-    pub n: usize,
+    op: String,
+    write: bool,
+    n: usize,
     /// A short quoted preview of the bytes, for a write's arrow.
-    pub preview: String,
+    preview: String,
     /// A shorter one, for a read's box.
-    pub short: String,
+    short: String,
 }
 
-/// [`preview_chars`] of `bytes`, as many characters as fit in `width` columns once escaped.
-fn fit(bytes: &[u8], width: usize) -> String {
-    (1..=width)
-        .rev()
-        .map(|k| preview_chars(bytes, k))
-        .find(|p| p.chars().count() <= width)
-        .unwrap_or_default()
-}
-
-/// Runs the scenario with the binaries in `bin_dir` and draws its picture.
-pub fn draw(sc: &Scenario, bin_dir: &Path) -> Result<String> {
-    let [client, server] = run(sc, bin_dir)?;
-    let merged = merge(&client, &server, sc.datagrams)?;
-    Ok(svg(sc, &merged))
-}
-
-/// A child process whose stdout and stderr are collected by threads.
+/// A lesson binary, its trace, stdout and stderr going to `ROLE.jsonl`, `.out` and `.err` in
+/// one directory, where they are read while it runs. Killed when dropped.
 struct Proc {
     child: Child,
-    out: Arc<Mutex<String>>,
-    err: Arc<Mutex<String>>,
-    readers: Vec<JoinHandle<()>>,
+    files: PathBuf,
 }
 
 impl Proc {
-    /// Starts `bin`; for a server, reads its first line (`listening on IP:PORT`) before
-    /// returning, so that [`Proc::out`] holds it.
-    fn start(bin: &Path, args: &[&str], trace_file: &Path, server: bool) -> Result<Proc> {
-        let mut child = Command::new(bin)
+    fn start(files: PathBuf, bin: &Path, args: &[&str], stdin: Stdio) -> Result<Proc> {
+        let file = |ext| std::fs::File::create(files.with_extension(ext));
+        let child = Command::new(bin)
             .args(args)
-            .env(TRACE_FILE_ENV, trace_file)
-            .stdin(if server {
-                Stdio::null()
-            } else {
-                Stdio::piped()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .env(TRACE_FILE_ENV, files.with_extension("jsonl"))
+            .stdin(stdin)
+            .stdout(file("out")?)
+            .stderr(file("err")?)
             .spawn()
             .with_context(|| format!("cannot start {} (built?)", bin.display()))?;
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let mut first = String::new();
-        if server {
-            stdout.read_line(&mut first)?;
-        }
-        let out = Arc::new(Mutex::new(first));
-        let err = Arc::new(Mutex::new(String::new()));
-        let readers = vec![
-            collect(stdout, out.clone()),
-            collect(child.stderr.take().expect("piped"), err.clone()),
-        ];
-        Ok(Proc {
-            child,
-            out,
-            err,
-            readers,
-        })
+        Ok(Proc { child, files })
     }
 
-    /// Waits for the process to exit and for everything it printed to be collected.
-    fn finish(&mut self) -> Result<()> {
-        wait_until("a process to finish", || {
-            Ok(self.child.try_wait()?.is_some())
-        })?;
-        for reader in self.readers.drain(..) {
-            // The pipes close when the process exits (a lesson binary starts no children
-            // that outlive it), so the readers end.
-            let _ = reader.join();
-        }
-        Ok(())
-    }
-
-    fn out(&self) -> String {
-        self.out.lock().unwrap().clone()
-    }
-
-    fn err(&self) -> String {
-        self.err.lock().unwrap().clone()
+    /// What the process has written to `ROLE.ext` so far (nothing if the file is not there yet).
+    fn read(&self, ext: &str) -> String {
+        let bytes = std::fs::read(self.files.with_extension(ext)).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 }
 
@@ -188,18 +141,6 @@ impl Drop for Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Appends everything `r` produces to `into`, on a thread of its own.
-fn collect(mut r: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> JoinHandle<()> {
-    thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n @ 1..) = r.read(&mut buf) {
-            into.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    })
 }
 
 /// Polls `done` every few milliseconds until it holds; fails after [`SAFETY`] with `what`.
@@ -214,28 +155,31 @@ fn wait_until(what: &str, mut done: impl FnMut() -> Result<bool>) -> Result<()> 
 
 /// Runs server and client with their traces on; returns `[client calls, server calls]`.
 fn run(sc: &Scenario, bin_dir: &Path) -> Result<[Vec<Call>; 2]> {
-    let exe = |name: &str| bin_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     let dir =
         std::env::temp_dir().join(format!("wire-picture-{}-{}", std::process::id(), sc.lesson));
+    let _ = std::fs::remove_dir_all(&dir); // the binaries append to their trace files
     std::fs::create_dir_all(&dir)?;
-    let files = [dir.join("client.jsonl"), dir.join("server.jsonl")];
-    for f in &files {
-        let _ = std::fs::remove_file(f);
-    }
+    let start = |role: &str, args: &[&str], stdin| {
+        let bin = format!("lesson{}-{role}{}", sc.lesson, std::env::consts::EXE_SUFFIX);
+        let mut all = vec!["--trace"];
+        all.extend_from_slice(args);
+        Proc::start(dir.join(role), &bin_dir.join(bin), &all, stdin)
+    };
 
-    let mut args = vec!["--addr", "127.0.0.1:0", "--trace"];
-    args.extend_from_slice(sc.server_args);
-    let server = Proc::start(&exe(sc.server), &args, &files[1], true)?;
-    let first = server.out();
+    let server = start("server", &["--addr", "127.0.0.1:0"], Stdio::null())?;
+    let mut out = String::new();
+    wait_until("the server's first line", || {
+        out = server.read("out");
+        Ok(out.contains('\n'))
+    })?;
+    let first = out.lines().next().unwrap_or_default();
     let addr = first
-        .trim()
         .strip_prefix("listening on ")
-        .ok_or_else(|| anyhow!("{}: first line {first:?}", sc.server))?
-        .to_string();
+        .ok_or_else(|| anyhow!("lesson{}-server: first line {first:?}", sc.lesson))?;
 
-    let mut args = vec!["--addr", addr.as_str(), "--trace"];
+    let mut args = vec!["--addr", addr];
     args.extend_from_slice(sc.client_args);
-    let mut client = Proc::start(&exe(sc.client), &args, &files[0], false)?;
+    let mut client = start("client", &args, Stdio::piped())?;
     let mut stdin = client.child.stdin.take().expect("piped");
     for line in sc.input {
         writeln!(stdin, "{line}")?;
@@ -248,32 +192,35 @@ fn run(sc: &Scenario, bin_dir: &Path) -> Result<[Vec<Call>; 2]> {
         // wait for a write of N bytes after its last read.
         let last = sc.input.last().copied().unwrap_or_default();
         wait_until("the server's last answer", || {
-            let log = server.out();
+            let log = server.read("out");
             let Some(n) = log.lines().find_map(|l| answer_size(l, last)) else {
                 return Ok(false);
             };
-            let calls = stream_calls(&files[1])?;
+            let calls = stream_calls(&server.read("jsonl"))?;
             let after_last_read = calls.iter().rev().take_while(|c| c.write);
             Ok(after_last_read.into_iter().any(|c| c.n == n))
         })?;
     }
     drop(stdin);
-    client.finish()?;
+    wait_until("the client to finish", || {
+        Ok(client.child.try_wait()?.is_some())
+    })?;
 
     let calls = if sc.datagrams {
-        let client_calls = datagram_calls(&client.err());
+        let client_calls = datagram_calls(&client.read("err"));
         let sent = client_calls.iter().filter(|c| c.write).count();
-        // The server's lines for the last datagram may still be on their way through the pipe.
+        // The server's lines for the last datagram may not be written yet.
+        let mut server_calls = Vec::new();
         wait_until("the server's trace", || {
-            Ok(datagram_calls(&server.err())
-                .iter()
-                .filter(|c| c.write)
-                .count()
-                >= sent)
+            server_calls = datagram_calls(&server.read("err"));
+            Ok(server_calls.iter().filter(|c| c.write).count() >= sent)
         })?;
-        [client_calls, datagram_calls(&server.err())]
+        [client_calls, server_calls]
     } else {
-        [stream_calls(&files[0])?, stream_calls(&files[1])?]
+        [
+            stream_calls(&client.read("jsonl"))?,
+            stream_calls(&server.read("jsonl"))?,
+        ]
     };
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
@@ -289,36 +236,40 @@ fn answer_size(line: &str, cmd: &str) -> Option<usize> {
     n.rsplit(' ').next()?.parse().ok()
 }
 
-/// The reads and writes that moved bytes, from a `SOCKET_LESSONS_TRACE_FILE`. End of stream
-/// and failed calls are left out: how a connection ends is not what these pictures show.
-fn stream_calls(file: &Path) -> Result<Vec<Call>> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
-    };
+/// [`preview_chars`] of `bytes`, as many characters as fit in `width` columns once escaped.
+fn fit(bytes: &[u8], width: usize) -> String {
+    (1..=width)
+        .rev()
+        .map(|k| preview_chars(bytes, k))
+        .find(|p| p.chars().count() <= width)
+        .unwrap_or_default()
+}
+
+/// The reads and writes that moved bytes, from the text of a `SOCKET_LESSONS_TRACE_FILE`. End
+/// of stream and failed calls are left out: how a connection ends is not what these show.
+fn stream_calls(text: &str) -> Result<Vec<Call>> {
     let mut calls = Vec::new();
     // A line still being written has no newline yet: take complete lines only.
     for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
-        let rec: TraceRecord = serde_json::from_str(line)
-            .with_context(|| format!("bad trace line in {}: {line}", file.display()))?;
+        let rec: TraceRecord =
+            serde_json::from_str(line).with_context(|| format!("bad trace line: {line}"))?;
         if rec.n == 0 {
             continue;
         }
         let bytes = unhex(&rec.hex)?;
+        // A length header is clearer in hex, as the trace shows it: `35 0f 00 00`.
+        let (preview, short) = if short_binary(&bytes) {
+            let hex = format!("hex {}", hex(&bytes, 8));
+            (format!("{} = {hex}", fit(&bytes, WRITE_COLUMNS)), hex)
+        } else {
+            (fit(&bytes, WRITE_COLUMNS), fit(&bytes, READ_COLUMNS))
+        };
         calls.push(Call {
             write: rec.op == "write",
             op: rec.op,
             n: rec.n,
-            // A length header is clearer in hex, as the trace shows it: `35 0f 00 00`.
-            preview: match short_binary(&bytes) {
-                true => format!("{} = hex {}", fit(&bytes, WRITE_COLUMNS), hex(&bytes, 8)),
-                false => fit(&bytes, WRITE_COLUMNS),
-            },
-            short: match short_binary(&bytes) {
-                true => format!("hex {}", hex(&bytes, 8)),
-                false => fit(&bytes, READ_COLUMNS),
-            },
+            preview,
+            short,
         });
     }
     Ok(calls)
@@ -338,7 +289,7 @@ fn unhex(text: &str) -> Result<Vec<u8>> {
 /// Lesson 06's own trace lines: `send_to 3 bytes to 127.0.0.1:8080: "123"`,
 /// `recv_from 6 bytes from 127.0.0.1:8080: "123123"` (and `send`/`recv` when connected).
 fn datagram_calls(stderr: &str) -> Vec<Call> {
-    // Complete lines only: the last one may still be on its way through the pipe.
+    // Complete lines only: the last one may still be being written.
     stderr
         .split_inclusive('\n')
         .filter_map(|line| {
@@ -366,25 +317,22 @@ fn datagram_calls(stderr: &str) -> Vec<Call> {
 const SIDES: [&str; 2] = ["client", "server"];
 
 /// One row of the picture: one call, with what it means.
-#[derive(Debug, Clone)]
-pub struct Row {
+#[derive(Debug)]
+struct Row {
     /// 0 client, 1 server.
-    pub side: usize,
-    pub call: Call,
+    side: usize,
+    call: Call,
     /// A write's name: `C1`, `C2`, … for the client's writes, `S1`, … for the server's.
-    pub tag: String,
+    tag: String,
     /// A read's bytes: which writes they came from, as `S1[0..1024]` (`S1` for a datagram).
-    pub from: Vec<String>,
+    from: Vec<String>,
     /// A read that returns more of a write it had already started reading, after its own side
     /// wrote something new (the next command): the name of the write that write answered.
-    pub leftover: Option<String>,
+    leftover: Option<String>,
 }
 
-/// The bytes one side wrote and the other has not read, per direction, at the end.
-#[derive(Debug, Clone, Default)]
-pub struct Unread {
-    pub by_side: [Vec<String>; 2],
-}
+/// Per side, what it wrote that the other side never read, as `S1[2048..3893]` (`S1`).
+type Unread = [Vec<String>; 2];
 
 /// Puts the client's and the server's calls in one order that could have happened.
 ///
@@ -395,26 +343,21 @@ pub struct Unread {
 /// neither loses nor reorders). Each side's own calls keep their order. Among the orders these
 /// rules allow, this draws the one that switches columns least often (starting with the client),
 /// so the picture is the same on every run whatever the timing.
-pub fn merge(client: &[Call], server: &[Call], datagrams: bool) -> Result<(Vec<Row>, Unread)> {
+fn merge(client: &[Call], server: &[Call], datagrams: bool) -> Result<(Vec<Row>, Unread)> {
+    // A position in a stream counts bytes; on a datagram socket it counts whole datagrams.
+    let size = |c: &Call| if datagrams { 1 } else { c.n };
     let sides = [client, server];
     let mut next = [0usize; 2];
-    // Per writer side: its writes as (tag, start offset, length, index of the row).
+    // Per writer side: its writes as (tag, start position, size, index of the row).
     let mut writes: [Vec<(String, usize, usize, usize)>; 2] = Default::default();
-    let mut written = [0usize; 2]; // bytes written by each side
-    let mut read = [0usize; 2]; // bytes (datagrams) of the OTHER side's writes read by each side
+    let mut written = [0usize; 2]; // the position each side has written up to
+    let mut read = [0usize; 2]; // the position in the OTHER side's writes each side has read up to
     let mut rows: Vec<Row> = Vec::new();
     let mut side = 0;
     while next[0] < client.len() || next[1] < server.len() {
         let ready = |s: usize| {
-            let Some(c) = sides[s].get(next[s]) else {
-                return false;
-            };
-            c.write
-                || if datagrams {
-                    writes[1 - s].len() > read[s]
-                } else {
-                    written[1 - s] >= read[s] + c.n
-                }
+            let call = sides[s].get(next[s]);
+            call.is_some_and(|c| c.write || written[1 - s] >= read[s] + size(c))
         };
         if !ready(side) {
             side = 1 - side;
@@ -428,72 +371,62 @@ pub fn merge(client: &[Call], server: &[Call], datagrams: bool) -> Result<(Vec<R
         }
         let call = sides[side][next[side]].clone();
         next[side] += 1;
+        let n = size(&call);
         let mut row = Row {
             side,
-            call: call.clone(),
+            call,
             tag: String::new(),
             from: Vec::new(),
             leftover: None,
         };
-        if call.write {
-            let ws = &mut writes[side];
-            row.tag = format!("{}{}", if side == 0 { 'C' } else { 'S' }, ws.len() + 1);
-            ws.push((row.tag.clone(), written[side], call.n, rows.len()));
-            written[side] += call.n;
-        } else if datagrams {
-            let (tag, _, n, _) = &writes[1 - side][read[side]];
-            row.from.push(if call.n == *n {
-                tag.clone()
-            } else {
-                format!("{tag}[0..{}]", call.n)
-            });
-            read[side] += 1;
-        } else {
-            let (a, b) = (read[side], read[side] + call.n);
-            for (tag, start, n, at) in &writes[1 - side] {
-                let (lo, hi) = (a.max(*start), b.min(start + n));
-                if lo >= hi {
-                    continue;
-                }
-                row.from
-                    .push(format!("{tag}[{}..{}]", lo - start, hi - start));
-                // Leftover: this side already read part of that write, then wrote again.
-                let earlier_read = (*at..rows.len()).find(|&r| {
-                    rows[r].side == side
-                        && rows[r]
-                            .from
-                            .iter()
-                            .any(|f| f.starts_with(&format!("{tag}[")))
-                });
-                let wrote_since = earlier_read
-                    .is_some_and(|p| rows[p..].iter().any(|r| r.side == side && r.call.write));
-                if wrote_since && row.leftover.is_none() {
-                    // The command it answered: this side's last write before it.
-                    row.leftover = rows[..*at]
-                        .iter()
-                        .rev()
-                        .find(|r| r.side == side && r.call.write)
-                        .map(|r| format!("{} {}", r.tag, r.call.preview))
-                        .or(Some(String::from("?")));
-                }
-            }
-            read[side] = b;
+        if row.call.write {
+            row.tag = format!("{}{}", ['C', 'S'][side], writes[side].len() + 1);
+            writes[side].push((row.tag.clone(), written[side], n, rows.len()));
+            written[side] += n;
+            rows.push(row);
+            continue;
         }
+        let (a, b) = (read[side], read[side] + n);
+        for (tag, start, len, at) in &writes[1 - side] {
+            let (lo, hi) = (a.max(*start), b.min(start + len));
+            if lo >= hi {
+                continue;
+            }
+            let sent = rows[*at].call.n;
+            row.from.push(match datagrams {
+                true if row.call.n == sent => tag.clone(),
+                // A receive shorter than the datagram sent: its buffer was too small.
+                true => format!("{tag}[0..{}]", row.call.n),
+                false => format!("{tag}[{}..{}]", lo - start, hi - start),
+            });
+            // Leftover: this side already read part of that write, then wrote again.
+            let reads_it = |r: &&Row| r.from.iter().any(|f| f.starts_with(&format!("{tag}[")));
+            let mine = rows[*at..].iter().filter(|r| r.side == side);
+            let wrote_since = mine.skip_while(|r| !reads_it(r)).any(|r| r.call.write);
+            if lo > *start && wrote_since && row.leftover.is_none() {
+                // The command it answered: this side's last write before it.
+                row.leftover = rows[..*at]
+                    .iter()
+                    .rev()
+                    .find(|r| r.side == side && r.call.write)
+                    .map(|r| format!("{} {}", r.tag, r.call.preview))
+                    .or(Some(String::from("?")));
+            }
+        }
+        read[side] = b;
         rows.push(row);
     }
 
-    // What each side wrote that the other never read.
-    let mut unread = Unread::default();
-    for s in 0..2 {
-        for (k, (tag, start, n, _)) in writes[s].iter().enumerate() {
-            if datagrams && k >= read[1 - s] {
-                unread.by_side[s].push(tag.clone());
-            } else if !datagrams && start + n > read[1 - s] {
-                let lo = read[1 - s].max(*start) - start;
-                unread.by_side[s].push(format!("{tag}[{lo}..{n}]"));
-            }
-        }
-    }
+    let unread = [0, 1].map(|s| {
+        let unread = writes[s]
+            .iter()
+            .filter(|(_, start, len, _)| start + len > read[1 - s]);
+        let name = |(tag, start, len, _): &(String, usize, usize, usize)| match datagrams {
+            true => tag.clone(),
+            false => format!("{tag}[{}..{len}]", read[1 - s].max(*start) - start),
+        };
+        unread.map(name).collect()
+    });
     Ok((rows, unread))
 }
 
@@ -514,18 +447,15 @@ fn label(row: &Row) -> [String; 2] {
     }
 }
 
-/// A leftover read's note: which earlier command its bytes answer.
-fn leftover_note(answer: &str) -> [String; 2] {
-    ["leftover (黏包): the answer to".into(), answer.to_string()]
-}
+/// A leftover read's note, followed by the earlier command its bytes answer.
+const LEFTOVER: &str = "leftover (黏包): the answer to";
 
 /// A row as one line of text, for the picture's `<desc>`.
 fn describe(row: &Row) -> String {
     let [a, b] = label(row);
     let mut line = if b.is_empty() { a } else { format!("{a} {b}") };
     if let Some(answer) = &row.leftover {
-        let [x, y] = leftover_note(answer);
-        let _ = write!(line, "  {x} {y}");
+        let _ = write!(line, "  {LEFTOVER} {answer}");
     }
     line
 }
@@ -545,35 +475,38 @@ const RED: &str = "#d62728";
 const BOLD: &str = r#" font-weight="bold""#;
 const BOLD_TITLE: &str = r#" font-size="15" font-weight="bold""#;
 
-/// Appends one `<text>` element; `style` is extra attributes, each with a leading space.
-fn text(s: &mut String, x: usize, y: usize, anchor: &str, style: &str, content: &str) {
+/// Appends one `<text>` element anchored at `anchor`; `style` is more attributes, each with a
+/// leading space.
+fn text(s: &mut String, (x, y): (usize, usize), anchor: &str, style: &str, content: &str) {
+    let content = xml(content);
     let _ = writeln!(
         s,
-        r#"<text x="{x}" y="{y}" text-anchor="{anchor}"{style}>{}</text>"#,
-        xml(content)
+        r#"<text x="{x}" y="{y}" text-anchor="{anchor}"{style}>{content}</text>"#
     );
 }
 
 /// Draws the rows: the client's column on the left, the server's on the right, time downwards.
-pub fn svg(sc: &Scenario, (rows, unread): &(Vec<Row>, Unread)) -> String {
+fn svg(sc: &Scenario, rows: &[Row], unread: &Unread) -> String {
     const W: usize = 980;
     const X: [usize; 2] = [180, 800]; // the two lifelines
     const BOX: usize = 340; // a read's box, centred on its lifeline
     const TOP: usize = 86;
     const ROW: usize = 46;
     let unread_lines: Vec<String> = (0..2)
-        .filter(|&s| !unread.by_side[s].is_empty())
+        .filter(|&s| !unread[s].is_empty())
         .map(|s| {
             format!(
                 "never read by the {} (未读): {}",
                 SIDES[1 - s],
-                unread.by_side[s].join(" ")
+                unread[s].join(" ")
             )
         })
         .collect();
-    let h = TOP + rows.len() * ROW + 20 + unread_lines.len() * 22;
+    let bottom = TOP + rows.len() * ROW; // below the last row: the unread lines
+    let h = bottom + 20 + unread_lines.len() * 22;
 
-    let mut desc = format!("{}\n", sc.title);
+    let title = sc.title();
+    let mut desc = format!("{title}\n");
     for row in rows {
         let _ = writeln!(desc, "{}: {}", SIDES[row.side], describe(row));
     }
@@ -586,16 +519,17 @@ pub fn svg(sc: &Scenario, (rows, unread): &(Vec<Row>, Unread)) -> String {
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="13">"#
     );
-    let _ = writeln!(s, "<title>{}</title>", xml(sc.title));
+    let _ = writeln!(s, "<title>{}</title>", xml(&title));
     let _ = writeln!(s, "<desc>\n{}</desc>", xml(&desc));
     let _ = writeln!(s, r#"<rect width="{W}" height="{h}" fill="white"/>"#);
-    text(&mut s, W / 2, 24, "middle", BOLD_TITLE, sc.title);
-    for (x, name) in X.into_iter().zip([sc.client, sc.server]) {
-        text(&mut s, x, 56, "middle", BOLD, name);
+    text(&mut s, (W / 2, 24), "middle", BOLD_TITLE, &title);
+    for (x, side) in X.into_iter().zip(SIDES) {
+        let name = format!("lesson{}-{side}", sc.lesson);
+        text(&mut s, (x, 56), "middle", BOLD, &name);
         let _ = writeln!(
             s,
             r##"<line x1="{x}" y1="64" x2="{x}" y2="{}" stroke="#999" stroke-width="2"/>"##,
-            h - 12 - unread_lines.len() * 22
+            bottom + 8
         );
     }
 
@@ -610,10 +544,9 @@ pub fn svg(sc: &Scenario, (rows, unread): &(Vec<Row>, Unread)) -> String {
             // An arrow from the writer's column to the other, its label above it.
             let col = colour(&row.tag);
             let (x1, x2) = (X[row.side], X[1 - row.side]);
-            let (tip, back) = if x2 > x1 {
-                (x2 - 2, x2 - 14)
-            } else {
-                (x2 + 2, x2 + 14)
+            let (tip, back) = match row.side {
+                0 => (x2 - 2, x2 - 14),
+                _ => (x2 + 2, x2 + 14),
             };
             let ya = y + 30;
             let _ = writeln!(
@@ -626,14 +559,8 @@ pub fn svg(sc: &Scenario, (rows, unread): &(Vec<Row>, Unread)) -> String {
                 ya - 6,
                 ya + 6
             );
-            text(
-                &mut s,
-                (x1 + x2) / 2,
-                y + 22,
-                "middle",
-                &format!(r#" fill="{col}""#),
-                &line1,
-            );
+            let style = format!(r#" fill="{col}""#);
+            text(&mut s, ((x1 + x2) / 2, y + 22), "middle", &style, &line1);
             continue;
         }
         // A box on the reader's column, in the colour of the write its bytes came from.
@@ -653,9 +580,9 @@ pub fn svg(sc: &Scenario, (rows, unread): &(Vec<Row>, Unread)) -> String {
                 ROW - 6
             );
         }
-        text(&mut s, cx, y + 21, "middle", "", &line1);
+        text(&mut s, (cx, y + 21), "middle", "", &line1);
         let style = format!(r#" fill="{col}"{BOLD}"#);
-        text(&mut s, cx, y + 37, "middle", &style, &line2);
+        text(&mut s, (cx, y + 37), "middle", &style, &line2);
         if let Some(answer) = &row.leftover {
             // Beside the box, in the space between the columns.
             let (nx, anchor) = match row.side {
@@ -663,35 +590,18 @@ pub fn svg(sc: &Scenario, (rows, unread): &(Vec<Row>, Unread)) -> String {
                 _ => (x - 10, "end"),
             };
             let style = format!(r#" fill="{RED}"{BOLD}"#);
-            for (k, note) in leftover_note(answer).iter().enumerate() {
-                text(&mut s, nx, y + 21 + k * 16, anchor, &style, note);
+            for (k, note) in [LEFTOVER, answer].iter().enumerate() {
+                text(&mut s, (nx, y + 21 + k * 16), anchor, &style, note);
             }
         }
     }
     let style = format!(r#" fill="{RED}""#);
     for (i, line) in unread_lines.iter().enumerate() {
-        let y = TOP + rows.len() * ROW + 16 + i * 22;
-        text(&mut s, W / 2, y, "middle", &style, line);
+        let y = bottom + 16 + i * 22;
+        text(&mut s, (W / 2, y), "middle", &style, line);
     }
     s.push_str("</svg>\n");
     s
-}
-
-/// The directory of the lesson binaries that belong with the running executable: an example
-/// in `target/debug/examples/` or a test in `target/debug/deps/` finds them in `target/debug/`.
-pub fn bin_dir() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| anyhow!("no directory above {}", exe.display()))?;
-    if !dir
-        .join(format!("lesson03-server{}", std::env::consts::EXE_SUFFIX))
-        .exists()
-    {
-        bail!("no lesson binaries in {}: build them first", dir.display());
-    }
-    Ok(dir.to_path_buf())
 }
 
 #[cfg(test)]
@@ -699,10 +609,10 @@ mod tests {
     use super::*;
 
     fn call(write: bool, n: usize, text: &str) -> Call {
-        let op = if write { "write" } else { "read" };
+        let op = if write { "write" } else { "read" }.into();
         let (preview, short) = (format!("{text:?}"), format!("{text:?}"));
         Call {
-            op: op.into(),
+            op,
             write,
             n,
             preview,
@@ -736,7 +646,7 @@ mod tests {
             text[5],
             "client read 1024 bytes: \"284\" = S1[1024..2048]  leftover (黏包): the answer to C1 \"seq\""
         );
-        assert_eq!(unread.by_side[1], ["S1[2048..3893]", "S2[0..3]"]);
+        assert_eq!(unread[1], ["S1[2048..3893]", "S2[0..3]"]);
         assert!(rows.iter().filter(|r| r.leftover.is_some()).count() == 1);
     }
 
