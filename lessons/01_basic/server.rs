@@ -14,9 +14,9 @@
 //!
 //! Watch for: the server prints what the client said, the client prints `I AM FROM SERVER!`,
 //! and both exit. Run the server again at once: it binds without "address in use" (see the
-//! comment at `bind`). Add `--trace` to either side to see each socket call's bytes. Connect
-//! and say nothing (`nc 127.0.0.1 8080`, no Enter): after `--idle-timeout` (300 s; try
-//! `-- --idle-timeout 5`) the server gives up on you instead of waiting forever.
+//! comment at `bind`). Add `--trace` to either side to see each socket call's bytes. A client
+//! that connects and says nothing is given up on after `--idle-timeout` (300 s), not waited
+//! for forever.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -56,8 +56,9 @@ fn main() -> Result<()> {
     println!("connection from {address}");
     // Not in the notes: a bound on the wait below. Without it, a client that connects and
     // says nothing keeps this server waiting in recv() forever. 300 s by default: the notes'
-    // client speaks at once, and someone typing into `nc` has time to think.
-    sock.set_read_timeout(Some(args.idle_timeout))?;
+    // client speaks at once, and a learner typing by hand (`nc`) has time to think.
+    sock.set_read_timeout(Some(args.idle_timeout))
+        .context("setting the read timeout")?;
     let mut sock = Traced::labelled(sock, args.common.trace, address);
 
     // 5. Listen: `data = sock.recv(1024)`: at most 1024 bytes, *whatever has arrived so far*.
