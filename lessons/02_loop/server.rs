@@ -85,7 +85,7 @@ fn main() -> Result<()> {
             Ok(pair) => pair,
             Err(e) => {
                 println!("accept failed: {e}; trying again in 1 s");
-                std::thread::sleep(std::time::Duration::from_secs(1));
+                std::thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
