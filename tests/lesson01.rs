@@ -43,6 +43,22 @@ fn server_survives_a_client_that_says_nothing() {
     server.wait_for_log("hung up without a word");
 }
 
+/// A client that connects and says nothing would keep the server in its one `recv` forever.
+/// After --idle-timeout the server says so and exits. (Half a second: the test waits for the
+/// server's line and its exit, not for a clock.)
+#[test]
+fn server_gives_up_on_a_silent_client_after_the_idle_timeout() {
+    let mut server = Server::start(SERVER, &["--idle-timeout", "0.5"]);
+    let mut sock = connect(server.addr);
+    let me = sock.local_addr().unwrap();
+    server.wait_for_log(&format!(
+        "{me} dropped: silent for longer than --idle-timeout\n"
+    ));
+    assert!(server.wait_exit().success());
+    // No reply: the server closed the connection without a word.
+    assert!(read_to_end(&mut sock).is_empty());
+}
+
 #[test]
 fn client_sends_its_line_and_prints_the_reply() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -89,4 +105,8 @@ fn help_works_and_bad_arguments_exit_2_on_one_line() {
             assert_eq!(err.lines().count(), 1, "{err}");
         }
     }
+    // 0 s would be no bound at all (and an error for the socket call): refused, as in lesson 03.
+    let out = run(SERVER, &["--idle-timeout", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
 }

@@ -102,6 +102,46 @@ fn server_serves_the_next_client_after_a_reset() {
     assert_eq!(echo(&mut next, b"next"), b"next123");
 }
 
+/// One client at a time: a client that connects and says nothing would hold the server from
+/// everyone else. After --idle-timeout it is dropped with a line that says so, and the client
+/// queued behind it is served. (Half a second: the test waits for the server's line and the
+/// next client's answer, not for a clock.)
+#[test]
+fn a_silent_client_is_dropped_after_the_idle_timeout_and_the_next_is_served() {
+    let server = Server::start(SERVER, &["--idle-timeout", "0.5"]);
+    let silent = connect(server.addr);
+    let me = silent.local_addr().unwrap();
+    server.wait_for_log(&format!("{me} connected\n"));
+    // Queued behind the silent one: its connect completes, its message waits in the kernel.
+    let mut next = connect(server.addr);
+    next.write_all(b"anyone?").unwrap();
+    server.wait_for_log(&format!(
+        "{me} dropped: silent for longer than --idle-timeout\n"
+    ));
+    let mut reply = [0u8; 10];
+    next.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"anyone?123");
+}
+
+/// A client that sends and never reads: our replies fill its receive buffer and our send
+/// buffer, and then the server's write waits. After --idle-timeout it is dropped, and the
+/// next client is served.
+#[test]
+fn a_client_that_never_reads_is_dropped_after_the_idle_timeout() {
+    let server = Server::start(SERVER, &["--idle-timeout", "0.5"]);
+    let mut deaf = connect(server.addr);
+    let me = deaf.local_addr().unwrap();
+    // Writes until the server drops the connection (or the helper's write timeout ends it).
+    let writer = thread::spawn(move || while deaf.write_all(&[b'x'; 64 * 1024]).is_ok() {});
+    server.wait_for_log(&format!(
+        "{me} dropped: the client did not read for longer than --idle-timeout\n"
+    ));
+    writer.join().unwrap();
+
+    let mut next = connect(server.addr);
+    assert_eq!(echo(&mut next, b"next"), b"next123");
+}
+
 #[test]
 fn server_survives_bytes_that_are_not_utf8() {
     let server = Server::start(SERVER, &[]);
@@ -215,6 +255,15 @@ fn connections_beyond_the_backlog_do_not_complete() {
     let err = TcpStream::connect_timeout(&server.addr, wait).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
     server.wait_for_log("not accepting: connections wait in the queue (backlog 2)\n");
+}
+
+/// 0 s would be no bound at all (and an error for the socket calls): refused, as in lesson 03.
+#[test]
+fn an_idle_timeout_of_0_exits_2_on_one_line() {
+    let out = common::run(SERVER, &["--idle-timeout", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
 
 /// A Chinese Windows pipe (`echo 你好| lesson02-client.exe`) carries the console code page,

@@ -14,20 +14,27 @@
 //!
 //! Watch for: the server prints what the client said, the client prints `I AM FROM SERVER!`,
 //! and both exit. Run the server again at once: it binds without "address in use" (see the
-//! comment at `bind`). Add `--trace` to either side to see each socket call's bytes.
+//! comment at `bind`). Add `--trace` to either side to see each socket call's bytes. A client
+//! that connects and says nothing is given up on after `--idle-timeout` (300 s), not waited
+//! for forever.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use socket_lessons::{announce, cli, console::terminal_safe, wire::Traced};
+use socket_lessons::{announce, cli, console::terminal_safe, is_timeout, wire::Traced};
 
 /// Lesson 01 server: accept one client, read once, reply, exit (notes 1.2).
 #[derive(Parser)]
 struct Args {
     #[command(flatten)]
     common: cli::Common,
+
+    /// Seconds the client may stay silent before the server gives up on it
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = cli::parse_seconds)]
+    idle_timeout: Duration,
 }
 
 fn main() -> Result<()> {
@@ -47,15 +54,26 @@ fn main() -> Result<()> {
     //    then returns a *new* socket for talking to that one client; `listener` keeps the number.
     let (sock, address) = listener.accept().context("accept failed")?;
     println!("connection from {address}");
+    // Not in the notes: a bound on the wait below. Without it, a client that connects and
+    // says nothing keeps this server waiting in recv() forever. 300 s by default: the notes'
+    // client speaks at once, and a learner typing by hand (`nc`) has time to think.
+    sock.set_read_timeout(Some(args.idle_timeout))
+        .context("setting the read timeout")?;
     let mut sock = Traced::labelled(sock, args.common.trace, address);
 
     // 5. Listen: `data = sock.recv(1024)`: at most 1024 bytes, *whatever has arrived so far*.
     //    TCP is a byte stream, not a message service: one read can return fewer bytes than the
     //    client sent, if they have not all arrived yet. For 17 bytes on one machine they always
     //    have; lesson 03 shows what happens when they have not. `Ok(0)` would mean the client
-    //    hung up without saying anything.
+    //    hung up without saying anything; a timeout, that it said nothing for too long.
     let mut buf = [0u8; 1024];
-    let n = sock.read(&mut buf).context("reading from the client")?;
+    let n = match sock.read(&mut buf) {
+        Err(e) if is_timeout(&e) => {
+            println!("{address} dropped: silent for longer than --idle-timeout");
+            return Ok(());
+        }
+        result => result.context("reading from the client")?,
+    };
     if n == 0 {
         println!("the client hung up without a word");
         return Ok(());

@@ -12,6 +12,9 @@
 //! - `except ConnectionResetError`: only one kind of error was caught; any other (or a message
 //!   that is not UTF-8) killed the whole server. Here any error ends that one client only.
 //!
+//! Not in the notes: a client that stays silent, or never reads our replies, would hold the
+//! server from everyone else forever; it is dropped after `--idle-timeout` (300 s).
+//!
 //! ```text
 //! cargo run --bin lesson02-server                 # terminal 1
 //! cargo run --bin lesson02-client                 # terminal 2: type lines, Ctrl-D to leave
@@ -24,12 +27,13 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use socket2::{Domain, Protocol, Socket, Type};
 use socket_lessons::wire::{preview, Traced};
-use socket_lessons::{announce, cli};
+use socket_lessons::{announce, cli, is_timeout};
 
 /// Lesson 02 server: echo every message with "123" appended, one client after another.
 #[derive(Parser)]
@@ -44,6 +48,12 @@ struct Args {
     /// Listen but never accept: the 半连接池 demo (connections queue up, then stall)
     #[arg(long)]
     no_accept: bool,
+
+    /// Seconds a client may stay silent (or leave our replies unread) before it is dropped
+    // 300 s: a learner at the `>>>:` prompt reads the last reply and types the next line, and
+    // must not be dropped for thinking; the clients waiting behind them wait that long.
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = cli::parse_seconds)]
+    idle_timeout: Duration,
 }
 
 fn main() -> Result<()> {
@@ -75,11 +85,22 @@ fn main() -> Result<()> {
             Ok(pair) => pair,
             Err(e) => {
                 println!("accept failed: {e}; trying again in 1 s");
-                std::thread::sleep(std::time::Duration::from_secs(1));
+                std::thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
         println!("{address} connected");
+        // Not in the notes: one client at a time, so a client that sends nothing would keep
+        // everyone else waiting in accept()'s queue, forever. A read that waits longer than
+        // --idle-timeout fails instead, and so does a write that waits that long for a client
+        // that never reads our replies (once they fill its buffers, write blocks).
+        if let Err(e) = sock
+            .set_read_timeout(Some(args.idle_timeout))
+            .and_then(|()| sock.set_write_timeout(Some(args.idle_timeout)))
+        {
+            println!("{address} dropped: {e}");
+            continue;
+        }
         let mut sock = Traced::labelled(sock, args.common.trace, address);
 
         // The communication loop (通信循环, the section's title): keep talking to this client.
@@ -99,6 +120,11 @@ fn main() -> Result<()> {
                 Ok(n) => n,
                 // A signal interrupted the call before any byte arrived: just ask again.
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                // The read timeout set above ran out: the client sent nothing for that long.
+                Err(e) if is_timeout(&e) => {
+                    println!("{address} dropped: silent for longer than --idle-timeout");
+                    break;
+                }
                 // Step 4 (异常捕获), widened. The notes catch only ConnectionResetError (the
                 // client closed with our reply unread, or its machine reset the connection).
                 // Any error here belongs to this one client: log it, drop the connection,
@@ -122,7 +148,14 @@ fn main() -> Result<()> {
             let mut reply = buf[..n].to_vec();
             reply.extend_from_slice(b"123");
             if let Err(e) = sock.write_all(&reply) {
-                println!("{address} dropped: {e}");
+                match is_timeout(&e) {
+                    // The write timeout ran out: the client left our replies unread until they
+                    // filled its buffers and ours, then for --idle-timeout more.
+                    true => println!(
+                        "{address} dropped: the client did not read for longer than --idle-timeout"
+                    ),
+                    false => println!("{address} dropped: {e}"),
+                }
                 break;
             }
         }
