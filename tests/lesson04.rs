@@ -343,39 +343,21 @@ fn help_works_and_bad_arguments_exit_2() {
     }
 }
 
-/// As in lesson 03 (the code is shared): a silent client is dropped after --idle-timeout with
-/// a line that says so, and the client queued behind it is served.
+/// One client at a time: a client that connects and says nothing would hold the server from
+/// everyone else. After --idle-timeout it is dropped with a line that says so, and the client
+/// queued behind it is served. Lessons 03 and 04 share the code and this test.
 #[test]
 fn a_silent_client_is_dropped_after_the_idle_timeout_and_the_next_is_served() {
-    let server = Server::start(SERVER, &["--idle-timeout", "0.5"]);
-    let silent = common::connect(server.addr);
-    let me = silent.local_addr().unwrap();
-    let addr = server.addr.to_string();
-    let out = run_client(CLIENT, &["--addr", &addr], b"echo hi\n");
-    let hi = if cfg!(windows) { "hi\r\n\n" } else { "hi\n\n" };
-    assert_eq!(String::from_utf8_lossy(&out.stdout), hi, "{out:?}");
-    server.wait_for_log(&format!(
-        "{me} dropped: silent for longer than --idle-timeout\n"
-    ));
+    common::assert_silent_client_dropped(SERVER, CLIENT);
 }
 
-/// As in lesson 03: a client that never reads a big answer is dropped after --idle-timeout
-/// without room in its buffers (8 MB cannot fit in loopback's), and the next one is served.
+/// A client that sends a command with a big answer and never reads it fills the socket's
+/// buffers; the server's write then waits. After --idle-timeout without room it is dropped,
+/// and the next client is served. Lessons 03 and 04 share the code and this test.
 #[cfg(unix)]
 #[test]
 fn a_client_that_never_reads_is_dropped_after_the_idle_timeout() {
-    let args = ["--idle-timeout", "0.5", "--max-output", "8000000"];
-    let server = Server::start(SERVER, &args);
-    let mut deaf = common::connect(server.addr);
-    let me = deaf.local_addr().unwrap();
-    deaf.write_all(b"head -c 8000000 /dev/zero").unwrap();
-    server.wait_for_log(&format!(
-        "{me} dropped: sending the output: the client did not read for longer than \
-         --idle-timeout\n"
-    ));
-    let addr = server.addr.to_string();
-    let out = run_client(CLIENT, &["--addr", &addr], b"echo hi\n");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n\n", "{out:?}");
+    common::assert_deaf_client_dropped(SERVER, CLIENT);
 }
 
 /// As in lesson 03: what a hostile server sends as output is printed with the characters a

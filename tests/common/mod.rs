@@ -530,3 +530,37 @@ pub fn assert_accept_errors_pause(server: &str, args: &[&str]) {
     let ticks = cpu_ticks(server.pid()) - before;
     assert!(ticks < 50, "{ticks} ticks of CPU between two tries");
 }
+
+/// Lessons 03 and 04 (`server`, `client`): a client that connects and says nothing is dropped
+/// after `--idle-timeout` with a line that says so, and the client queued behind it is served.
+/// (Half a second: the test waits for that client's answer and the server's line, not a clock.)
+pub fn assert_silent_client_dropped(server: &str, client: &str) {
+    let server = Server::start(server, &["--idle-timeout", "0.5"]);
+    let silent = server.connect();
+    let me = silent.local_addr().unwrap();
+    let addr = server.addr.to_string();
+    let out = run_client(client, &["--addr", &addr], b"echo hi\n");
+    let hi = if cfg!(windows) { "hi\r\n\n" } else { "hi\n\n" };
+    assert_eq!(String::from_utf8_lossy(&out.stdout), hi, "{out:?}");
+    server.wait_for_log(&format!(
+        "{me} dropped: silent for longer than --idle-timeout\n"
+    ));
+}
+
+/// Lessons 03 and 04: a client that asks for 8 MB (more than loopback's buffers hold) and never
+/// reads is dropped after `--idle-timeout` without room, and the next client is served.
+#[cfg(unix)]
+pub fn assert_deaf_client_dropped(server: &str, client: &str) {
+    let args = ["--idle-timeout", "0.5", "--max-output", "8000000"];
+    let server = Server::start(server, &args);
+    let mut deaf = server.connect();
+    let me = deaf.local_addr().unwrap();
+    deaf.write_all(b"head -c 8000000 /dev/zero").unwrap();
+    server.wait_for_log(&format!(
+        "{me} dropped: sending the output: the client did not read for longer than \
+         --idle-timeout\n"
+    ));
+    let addr = server.addr.to_string();
+    let out = run_client(client, &["--addr", &addr], b"echo hi\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n\n", "{out:?}");
+}
