@@ -115,10 +115,13 @@ mod tests {
     /// two pipes takes a few milliseconds; this is only a safety net.
     const DEADLOCK: Duration = Duration::from_secs(5);
 
+    /// What a command writes: to its stdout, to its stderr.
+    type Writes = fn(&mut io::PipeWriter, &mut io::PipeWriter);
+
     /// Plays a command: `write` gets its stdout and stderr (two real pipes) and writes to them;
     /// both are closed when it returns, as when a command exits. Returns what `read_both` read,
     /// or fails the test when it has not returned after `DEADLOCK`.
-    fn run(write: fn(&mut io::PipeWriter, &mut io::PipeWriter)) -> (Vec<u8>, Vec<u8>) {
+    fn run(write: Writes) -> (Vec<u8>, Vec<u8>) {
         let (out_reader, mut out_writer) = io::pipe().unwrap();
         let (err_reader, mut err_writer) = io::pipe().unwrap();
         thread::spawn(move || write(&mut out_writer, &mut err_writer));
@@ -142,27 +145,31 @@ mod tests {
             .collect()
     }
 
-    /// The deadlock of the notes: a lot on stderr first, then stdout.
+    /// The deadlock of the notes: a lot on stderr first, then stdout. The other order is no
+    /// better: stdout does not end before the command exits, and it cannot exit while its
+    /// stderr pipe is full. The notes get away only with a little stderr.
     #[test]
-    fn a_command_that_fills_stderr_first_does_not_deadlock() {
-        let (out, err) = run(|out, err| {
+    fn much_output_on_both_pipes_does_not_deadlock_in_either_order() {
+        fn stderr_first(out: &mut io::PipeWriter, err: &mut io::PipeWriter) {
             err.write_all(&numbers("warning", 100_000)).unwrap();
             out.write_all(&numbers("line", 100_000)).unwrap();
-        });
-        same(&out, &numbers("line", 100_000), "stdout");
-        same(&err, &numbers("warning", 100_000), "stderr");
-    }
-
-    /// The other order is no better: stdout does not end before the command exits, and it
-    /// cannot exit while its stderr pipe is full. The notes get away only with a little stderr.
-    #[test]
-    fn a_command_that_writes_stdout_first_then_much_stderr_does_not_deadlock_either() {
-        let (out, err) = run(|out, err| {
+        }
+        fn stdout_first(out: &mut io::PipeWriter, err: &mut io::PipeWriter) {
             out.write_all(&numbers("line", 100_000)).unwrap();
             err.write_all(&numbers("warning", 100_000)).unwrap();
-        });
-        same(&out, &numbers("line", 100_000), "stdout");
-        same(&err, &numbers("warning", 100_000), "stderr");
+        }
+        for (order, command) in [
+            ("stderr first", stderr_first as Writes),
+            ("stdout first", stdout_first),
+        ] {
+            let (out, err) = run(command);
+            same(&out, &numbers("line", 100_000), &format!("stdout, {order}"));
+            same(
+                &err,
+                &numbers("warning", 100_000),
+                &format!("stderr, {order}"),
+            );
+        }
     }
 
     /// Small pieces, in turn, on both: each pipe's bytes come back whole and in order.
