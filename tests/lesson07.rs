@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 use common::{entries, random_bytes, read_to_end, run, run_client, Scratch, Server, SAFETY};
 use serde_json::{json, Value};
 
+#[path = "common/bare_names.rs"]
+mod bare_names;
+use bare_names::{bare_name_cases, Refused};
+
 const SERVER: &str = env!("CARGO_BIN_EXE_lesson07-server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_lesson07-client");
 
@@ -39,13 +43,18 @@ fn send_json(sock: &mut TcpStream, value: &Value) {
 
 /// Reads one reply frame and parses it.
 fn recv_json(sock: &mut TcpStream) -> Value {
+    try_recv_json(sock).unwrap()
+}
+
+/// Reads one reply frame and parses it, or says why there was none.
+fn try_recv_json(sock: &mut TcpStream) -> std::io::Result<Value> {
     let mut len = [0u8; 4];
-    sock.read_exact(&mut len).unwrap();
+    sock.read_exact(&mut len)?;
     let len = i32::from_le_bytes(len);
     assert!((1..=65536).contains(&len), "reply length {len}");
     let mut body = vec![0u8; len as usize];
-    sock.read_exact(&mut body).unwrap();
-    serde_json::from_slice(&body).unwrap()
+    sock.read_exact(&mut body)?;
+    Ok(serde_json::from_slice(&body)?)
 }
 
 /// Asserts `{"ok":false,"error":…}` and returns the message.
@@ -231,6 +240,56 @@ fn bad_names_are_refused_and_nothing_is_written_outside_dir() {
     );
     sock.write_all(b"abc").unwrap();
     assert_eq!(recv_json(&mut sock)["ok"], json!(true));
+}
+
+/// The names lessons 05 and 07 and the `bare_name` exercise are all tested with
+/// (tests/common/bare_names.rs) and an absolute path, each uploaded on a connection of its own.
+/// Lesson 07 refuses what lesson 05's bare-name rule refuses, and more: look-alike names
+/// everywhere, and on Windows the names Windows keeps for itself. The rest is stored.
+#[test]
+fn names_refused_are_lesson05s_plus_look_alikes_and_windows_own() {
+    let tmp = Scratch::new("lesson07-names");
+    let videos = tmp.join("videos");
+    let server = start(&videos, &[]);
+    let mut cases = bare_name_cases();
+    let absolute = tmp.join("abs.mp4").to_str().unwrap().to_string();
+    cases.push((absolute, Refused::ByTheBareNameRule));
+    let mut stored = Vec::new();
+    for (name, refused) in cases {
+        let mut sock = server.connect();
+        send_json(
+            &mut sock,
+            &json!({ "cmd": "upload", "file_name": name, "size": 3 }),
+        );
+        let refuses = match refused {
+            Refused::ByTheBareNameRule | Refused::AsALookAlike => true,
+            Refused::OnWindows => cfg!(windows),
+            Refused::No => false,
+        };
+        if !refuses {
+            sock.write_all(b"abc").unwrap();
+        }
+        // A name accepted where it should be refused: the server waits for the body, and the
+        // read below ends at the socket's safety-net timeout.
+        let reply = try_recv_json(&mut sock)
+            .unwrap_or_else(|e| panic!("{name:?}: no reply ({e}); expected refused: {refuses}"));
+        if refuses {
+            assert_eq!(
+                reply["ok"],
+                json!(false),
+                "{name:?} must be refused: {reply}"
+            );
+            let msg = reply["error"].as_str().unwrap();
+            assert!(msg.contains("file name"), "{name:?}: {msg}");
+        } else {
+            assert_eq!(reply["ok"], json!(true), "{name:?} must be stored: {reply}");
+            assert_eq!(fs::read(videos.join(&name)).unwrap(), b"abc", "{name:?}");
+            stored.push(name);
+        }
+    }
+    stored.sort();
+    assert_eq!(entries(&videos), stored);
+    assert_eq!(entries(tmp.path()), ["videos"]);
 }
 
 #[test]

@@ -1,4 +1,5 @@
 //! Exercise 5, lesson 04 (notes 3.3, 字典报头): the dict header, byte for byte as Python sends it.
+//! 练习 5，第 04 课（笔记 3.3，字典报头）：字典报头要和 Python 发出的一个字节都不差。
 //!
 //! The notes' server sends each answer after a dict header:
 //!
@@ -14,6 +15,11 @@
 //! keys, and it escapes every character outside ASCII as `\uXXXX` (two of them, a surrogate
 //! pair, above U+FFFF). The second is why the notes' `len(data_json)`, which counts characters,
 //! equals the number of bytes sent.
+//!
+//! 笔记的服务端在每个回答前面先发一个字典报头（代码见上）。`dict_header` 必须生成完全相同的字节，
+//! 笔记里的 Python 客户端才能读我们发的东西。`json.dumps` 有两处细节很要紧：元素之间写 `", "`，
+//! 键后面写 `": "`；ASCII 以外的每个字符都转义成 `\uXXXX`（U+FFFF 以上的字符是两个，一对代理项）。
+//! 正因为第二点，笔记里按字符数计算的 `len(data_json)` 才等于发出去的字节数。
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -25,6 +31,8 @@ use std::thread;
 fn json_str(s: &str) -> String {
     // TODO: Python's json.dumps escapes (`ensure_ascii`, its default). This writes the text
     // as it is: fine for "hi", not for "这是" (see the tests for what Python prints).
+    // TODO（中文）：Python 的 json.dumps 会转义（`ensure_ascii`，它的默认设置）。这里原样写出
+    // 文本："hi" 没问题，"这是" 就不行了（Python 打印出来是什么，看测试）。
     format!("\"{s}\"")
 }
 
@@ -32,6 +40,8 @@ fn json_str(s: &str) -> String {
 fn dict_header(desc: &str, size: u64, info: &str) -> Vec<u8> {
     // TODO: compare with what json.dumps prints (the separators), and with what the 4 bytes
     // must count: the bytes that go on the wire.
+    // TODO（中文）：和 json.dumps 打印出来的对比一下（分隔符），再想想那 4 个字节该数的是什么：
+    // 发到线路上的字节。
     let json = format!(
         "{{\"desc\":{},\"size\":{size},\"info\":{}}}",
         json_str(desc),

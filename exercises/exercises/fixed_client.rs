@@ -1,4 +1,5 @@
 //! Exercise 4, lesson 03 to lesson 04 (notes 3 to 3.2): turn the broken client into a fixed one.
+//! 练习 4，从第 03 课到第 04 课（笔记 3 到 3.2）：把有 bug 的客户端改好。
 //!
 //! `ask` is lesson 03's client: it sends a command and reads its answer with one
 //! `read(1024)`. In lesson 03 that is the bug (黏包): a longer answer is cut, and its rest
@@ -9,6 +10,15 @@
 //!
 //! The tests run a stand-in for lesson 04's server on 127.0.0.1, which sends its bytes in
 //! pieces of 1, 2, 3 …, and ask it lesson 03's sequence: `seq 1 1000`, then `echo hi`.
+//!
+//! `ask` 是第 03 课的客户端：发出一条命令，用一次 `read(1024)` 读它的回答。在第 03 课里，这正是
+//! bug（黏包）：长一点的回答被截断，剩下的部分会被当成下一条命令的回答打印出来。这里的服务端是
+//! 带 `--header fixed` 的第 04 课服务端（笔记 3.2）：每个回答之前，先用 `struct.pack('i', n)`
+//! 发送回答的长度，4 个字节，小端序，有符号。让 `ask` 先读这个报头，检查它（不是负数，不超过
+//! `max`），再正好读那么多字节。
+//!
+//! 测试在 127.0.0.1 上运行一个代替第 04 课服务端的程序，它按 1、2、3……个字节一段一段地发；
+//! 测试向它发出第 03 课的那一串命令：先 `seq 1 1000`，再 `echo hi`。
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -26,6 +36,9 @@ fn ask(sock: &mut TcpStream, command: &str, max: usize) -> io::Result<Vec<u8>> {
     // TODO: lesson 03's `data = client.recv(1024)`: one read, at most 1024 bytes, for an
     // answer of unknown size (and here the answer starts with a 4-byte header). Read the
     // header, check the length against 0 and `max`, then read exactly that many bytes.
+    // TODO（中文）：这是第 03 课的 `data = client.recv(1024)`：为一个不知道多长的回答只读一次，
+    // 最多 1024 个字节（而这里的回答还以 4 字节报头开头）。先读报头，检查长度不小于 0、不超过
+    // `max`，再正好读那么多字节。
     let mut buf = [0u8; 1024];
     let n = sock.read(&mut buf)?;
     Ok(buf[..n].to_vec())
@@ -103,6 +116,9 @@ fn main() -> io::Result<()> {
 mod tests {
     use super::*;
 
+    // `same(got, want, what)`: compares bytes, and says where they differ.
+    include!("../common/same_bytes.rs");
+
     /// Lesson 03's sequence. There the answer printed for `echo hi` is the rest of `seq`;
     /// here each command gets its own answer, whole.
     #[test]
@@ -110,9 +126,9 @@ mod tests {
         let (addr, server) = fake_server(outputs);
         let mut sock = TcpStream::connect(addr).unwrap();
         let seq = ask(&mut sock, "seq 1 1000", MAX).unwrap();
-        assert_eq!(seq.len(), 3893, "the answer to `seq 1 1000` has 3893 bytes");
-        assert!(seq == seq_1_1000(), "the answer to `seq 1 1000` differs");
-        assert_eq!(ask(&mut sock, "echo hi", MAX).unwrap(), b"hi\n");
+        same(&seq, &seq_1_1000(), "the answer to `seq 1 1000`");
+        let hi = ask(&mut sock, "echo hi", MAX).unwrap();
+        same(&hi, b"hi\n", "the answer to `echo hi`");
         drop(sock);
         server.join().unwrap();
     }

@@ -1,4 +1,5 @@
 //! Exercise 2, lessons 03 and 04 (notes 3.2, 黏包): one read may return fewer bytes than asked.
+//! 练习 2，第 03、04 课（笔记 3.2，黏包）：一次读取可能比要的少。
 //!
 //! The notes read an answer of `n` bytes with one `client.recv(n)`. That works only when all
 //! `n` bytes happen to have arrived: a read returns what is there, at least 1 byte and at most
@@ -10,6 +11,14 @@
 //! `seq 1 1000` (3893 bytes, made here in Rust so it works on Windows too), sent by a peer over
 //! 127.0.0.1 and handed out by a reader that gives 1, then 2, then 3 … bytes per call, as a
 //! slow network may.
+//!
+//! 笔记用一次 `client.recv(n)` 读一个 `n` 字节的回答。只有 `n` 个字节恰好都已经到了，这样才行：
+//! 一次读取只返回已经到了的字节，至少 1 个，至多要的那么多。`recv_exact` 要一直读，直到正好凑满
+//! `n` 个字节；数据流提前结束了，就要报错说出来。
+//!
+//! 原样运行 `main` 多半没问题：在同一台机器上，字节常常一下子全到。测试可不靠运气：它们用第 03 课
+//! 自己的输入，`seq 1 1000` 的输出（3893 个字节，这里用 Rust 生成，Windows 上也能跑），由对端通过
+//! 127.0.0.1 发来，再由一个每次只给 1 个、2 个、3 个……字节的读取器交给你，就像慢速网络那样。
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -22,6 +31,9 @@ fn recv_exact(r: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
     // TODO: this is the notes' `data = client.recv(n)`: one read, trusted to return n bytes.
     // A read returns whatever has arrived (at least 1 byte, at most `n`), or 0 at the end of
     // the stream. Keep reading into the rest of `buf` until all `n` bytes are there.
+    // TODO（中文）：这是笔记的 `data = client.recv(n)`：读一次，就相信它返回了 n 个字节。一次
+    // 读取返回的是已经到了的字节（至少 1 个，至多 `n` 个），数据流结束时返回 0。往 `buf` 还空着的
+    // 部分接着读，直到 `n` 个字节全部到齐。
     let got = r.read(&mut buf)?;
     buf.truncate(got);
     Ok(buf)
@@ -88,17 +100,8 @@ mod tests {
         }
     }
 
-    /// Compares byte strings with a short message (not thousands of numbers).
-    fn same(got: &[u8], want: &[u8]) {
-        let first_difference = got.iter().zip(want).position(|(a, b)| a != b);
-        assert!(
-            got == want,
-            "got {} bytes, expected {}; first difference at byte {:?}",
-            got.len(),
-            want.len(),
-            first_difference.unwrap_or(got.len().min(want.len()))
-        );
-    }
+    // `same(got, want, what)`: compares bytes, and says where they differ.
+    include!("../common/same_bytes.rs");
 
     /// What `recv_exact` returns, or a panic that says what went wrong.
     fn exactly(r: &mut impl Read, n: usize) -> Vec<u8> {
@@ -109,13 +112,21 @@ mod tests {
     fn seq_output_handed_out_1_2_3_bytes_at_a_time_is_read_whole() {
         let seq = seq_1_1000();
         assert_eq!(seq.len(), 3893);
-        same(&exactly(&mut Trickle::new(&seq), 3893), &seq);
+        same(
+            &exactly(&mut Trickle::new(&seq), 3893),
+            &seq,
+            "seq 1 1000, 1 2 3 … bytes a read",
+        );
     }
 
     /// A signal may interrupt a read before it got any byte: that read is simply asked again.
     #[test]
     fn an_interrupted_read_is_asked_again() {
-        same(&exactly(&mut Trickle::interrupted(b"hello"), 5), b"hello");
+        same(
+            &exactly(&mut Trickle::interrupted(b"hello"), 5),
+            b"hello",
+            "hello",
+        );
     }
 
     /// Lesson 03's `recv(1024)`, then the rest: the two pieces are exactly the two halves.
@@ -123,9 +134,9 @@ mod tests {
     fn two_reads_split_the_stream_exactly_where_asked() {
         let seq = seq_1_1000();
         let mut r = Trickle::new(&seq);
-        same(&exactly(&mut r, 1024), &seq[..1024]);
-        same(&exactly(&mut r, 3893 - 1024), &seq[1024..]);
-        same(&exactly(&mut r, 0), b"");
+        same(&exactly(&mut r, 1024), &seq[..1024], "the first 1024 bytes");
+        same(&exactly(&mut r, 3893 - 1024), &seq[1024..], "the rest");
+        same(&exactly(&mut r, 0), b"", "0 bytes");
     }
 
     #[test]
@@ -159,7 +170,11 @@ mod tests {
             }
         });
         let (mut sock, _) = listener.accept().unwrap();
-        same(&exactly(&mut sock, 3893), &seq_1_1000());
+        same(
+            &exactly(&mut sock, 3893),
+            &seq_1_1000(),
+            "seq 1 1000 over a socket",
+        );
         peer.join().unwrap();
     }
 

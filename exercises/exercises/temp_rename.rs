@@ -1,4 +1,5 @@
 //! Exercise 7, lesson 05 (notes 4, 优酷 upload): write to a temporary file, then rename it.
+//! 练习 7，第 05 课（笔记第 4 节，优酷上传）：先写进临时文件，再改名。
 //!
 //! The notes' server opens the target with `open(file_name, 'ab')` and appends each piece as
 //! it arrives. So uploading a name twice glues the two files together; a client that leaves
@@ -10,6 +11,15 @@
 //! `receive_upload` (given) is the notes' section 4 server for one upload, with exercise 6's
 //! `check_name`. The tests feed `store` through a reader that hands out 1, 2, 3 … bytes per
 //! call and looks at the folder between calls, and upload over 127.0.0.1.
+//!
+//! 笔记的服务端用 `open(file_name, 'ab')` 打开目标文件，收到一段就追加一段。于是同一个名字上传
+//! 两次，第二个文件就接在了第一个后面；客户端中途离开，真正的名字下就留着半个文件；上传还在进行时，
+//! 谁打开这个名字，读到的都是写了一半的文件。`store` 要把字节写进同一个文件夹里的一个临时文件，
+//! 等每个字节都到齐了，才给它改成真正的名字（`fs::rename`）；中途出了任何错，就删掉临时文件。
+//!
+//! `receive_upload`（已经写好）是笔记第 4 节服务端处理一次上传的部分，用的是练习 6 的
+//! `check_name`。测试通过一个每次只给 1、2、3……个字节、并在两次调用之间查看文件夹的读取器把数据
+//! 交给 `store`，还会通过 127.0.0.1 上传。
 
 use std::fs;
 use std::io::{self, ErrorKind, Read, Write};
@@ -25,6 +35,8 @@ fn store(dir: &Path, name: &str, body: &mut impl Read, size: u64) -> io::Result<
     // TODO: this is the notes' `open(file_name, 'ab')`, written piece by piece into the real
     // name. Write into a temporary file in `dir` instead, rename it to `name` only when all
     // `size` bytes are there, and delete it when anything fails.
+    // TODO（中文）：这是笔记的 `open(file_name, 'ab')`，一段一段直接写进真正的名字。改成写进
+    // `dir` 里的一个临时文件，`size` 个字节全部到齐后才改名为 `name`，出了任何错就删掉它。
     let mut file = fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -43,27 +55,18 @@ fn store(dir: &Path, name: &str, body: &mut impl Read, size: u64) -> io::Result<
     Ok(())
 }
 
-/// Accepts `name` only if it is a bare file name: not empty, not `.` or `..`, no `/` or `\`
-/// (`\` separates folders on Windows), no control character (a NUL, a newline). On Windows
-/// also no `:` (`C:x` is a path on drive C).
+/// Exercise 6's `check_name`, written short: lesson 05's bare-name rule (not empty, at most
+/// 255 bytes, no leading `.`, no `/`, `\` or `:`, no control character).
 fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name == "." || name == ".." {
-        return Err(format!("{name:?} is not a file name"));
+    let bare = !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', ':'])
+        && !name.contains(char::is_control);
+    match bare {
+        true => Ok(()),
+        false => Err(format!("{name:?} is not a bare file name")),
     }
-    if let Some(c) = name.chars().find(|&c| c == '/' || c == '\\') {
-        return Err(format!(
-            "file name {name:?} contains a path separator {c:?}"
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(format!("file name {name:?} contains a control character"));
-    }
-    if cfg!(windows) && name.contains(':') {
-        return Err(format!(
-            "file name {name:?} contains ':', a drive or stream on Windows"
-        ));
-    }
-    Ok(())
 }
 
 /// The largest dict header we read, and the largest file we accept, in bytes.
@@ -173,6 +176,9 @@ fn main() -> io::Result<()> {
 mod tests {
     use super::*;
 
+    // `same(got, want, what)`: compares bytes, and says where they differ.
+    include!("../common/same_bytes.rs");
+
     /// Bytes that differ from position to position, as a video's would.
     fn video(seed: u32, len: usize) -> Vec<u8> {
         let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
@@ -227,7 +233,11 @@ mod tests {
         let (first, second) = (video(1, 50_001), video(2, 30_002));
         store(&videos, "same.mp4", &mut &first[..], first.len() as u64).unwrap();
         store(&videos, "same.mp4", &mut &second[..], second.len() as u64).unwrap();
-        assert!(fs::read(videos.join("same.mp4")).unwrap() == second);
+        same(
+            &fs::read(videos.join("same.mp4")).unwrap(),
+            &second,
+            "same.mp4",
+        );
         assert_eq!(entries(&videos), ["same.mp4"]);
     }
 
@@ -258,7 +268,7 @@ mod tests {
         });
         store(&videos, "a.mp4", &mut body, first.len() as u64).unwrap();
         assert!(calls > 10);
-        assert!(fs::read(&target).unwrap() == first);
+        same(&fs::read(&target).unwrap(), &first, "a.mp4");
 
         let mut body = watch(&second, || {
             assert!(
@@ -267,7 +277,11 @@ mod tests {
             );
         });
         store(&videos, "a.mp4", &mut body, second.len() as u64).unwrap();
-        assert!(fs::read(&target).unwrap() == second);
+        same(
+            &fs::read(&target).unwrap(),
+            &second,
+            "a.mp4, uploaded again",
+        );
         assert_eq!(entries(&videos), ["a.mp4"]);
     }
 
@@ -316,7 +330,7 @@ mod tests {
         let videos = scratch.videos();
         let data = video(6, 100_000);
         assert_eq!(upload_over_tcp("c.mp4", &data, &videos).unwrap(), "c.mp4");
-        assert!(fs::read(videos.join("c.mp4")).unwrap() == data);
+        same(&fs::read(videos.join("c.mp4")).unwrap(), &data, "c.mp4");
 
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();

@@ -1,12 +1,23 @@
 //! Exercise 8, lesson 06 (数据报协议, UDP): a reply may never come, so wait for it with a limit.
+//! 练习 8，第 06 课（数据报协议，UDP）：回复可能永远不来，所以等它要有期限。
 //!
 //! Over UDP there is no connection: `send_to` puts one datagram on its way and nothing tells
 //! the sender whether it arrived, or whether anyone is listening. A client that then calls
 //! `recv_from` and waits for the reply waits forever when the reply (or the question) was
-//! lost. `ask` must wait at most `wait`, and report a missing reply as `Ok(None)`.
+//! lost. `ask` must wait at most `wait` in all, and report a missing reply as `Ok(None)`.
+//! Anyone who knows the client's port can send it datagrams too: those are not the reply,
+//! and they must not make the wait longer.
 //!
-//! The tests run lesson 06's echo server (it appends `123`) on 127.0.0.1, and a server that
-//! reads but never answers.
+//! The tests run lesson 06's echo server (it appends `123`) on 127.0.0.1, a server that reads
+//! but never answers, and a stranger that sends the client a datagram every 20 ms.
+//!
+//! UDP 没有连接：`send_to` 把一个数据报发出去，至于它到没到、有没有人在听，没有任何东西会告诉
+//! 发送方。客户端接着调用 `recv_from` 等回复，要是回复（或者问题本身）丢了，它就永远等下去。
+//! `ask` 总共最多等 `wait` 这么久，没等到回复就返回 `Ok(None)`。任何知道客户端端口的人都能给它发
+//! 数据报：那些不是回复，也不能让等待变长。
+//!
+//! 测试在 127.0.0.1 上运行第 06 课的回显服务端（在数据后面加上 `123`）、一个只收不回的服务端，
+//! 还有一个每 20 毫秒给客户端发一个数据报的陌生人。
 
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, UdpSocket};
@@ -23,7 +34,14 @@ fn ask(
 ) -> io::Result<Option<Vec<u8>>> {
     sock.send_to(msg, server)?;
     // TODO: `data, addr = client.recvfrom(1024)` waits as long as it takes, forever if the
-    // reply was lost. Wait at most `wait`, and turn "nothing came in time" into `Ok(None)`.
+    // reply was lost, and takes whatever datagram comes first as the reply. Wait at most
+    // `wait` in all (a deadline, not a timeout that starts again with every stray datagram),
+    // skip datagrams that are not from `server`, and turn "nothing came in time" into
+    // `Ok(None)`.
+    // TODO（中文）：`data, addr = client.recvfrom(1024)` 要等多久就等多久，回复丢了就永远等下去；
+    // 而且先来的数据报不管是谁发的，都被当成回复。改成总共最多等 `wait`（是截止时间，而不是每来
+    // 一个无关的数据报就重新计时的超时），跳过不是 `server` 发来的数据报，到点还没等到就返回
+    // `Ok(None)`。
     let mut buf = vec![0u8; 65536];
     let (n, _from) = sock.recv_from(&mut buf)?;
     Ok(Some(buf[..n].to_vec()))
@@ -78,6 +96,8 @@ fn main() -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::mpsc;
+    use std::time::Instant;
 
     /// How long the tests wait for a reply that does come: only a safety net.
     const SAFETY: Duration = Duration::from_secs(20);
@@ -100,16 +120,18 @@ mod tests {
 
     /// Asks `silent`, which never answers, from a socket that already has a 1 ms limit: an
     /// `ask` that sets no limit of its own fails at once here, instead of hanging the test.
+    /// Returns the answer and how long `ask` took.
     fn ask_nobody(
         sock: &UdpSocket,
         silent: &UdpSocket,
         msg: &[u8],
         wait: Duration,
-    ) -> Option<Vec<u8>> {
+    ) -> (Option<Vec<u8>>, Duration) {
         sock.set_read_timeout(Some(Duration::from_millis(1)))
             .unwrap();
+        let start = Instant::now();
         match ask(sock, silent.local_addr().unwrap(), msg, wait) {
-            Ok(got) => got,
+            Ok(got) => (got, start.elapsed()),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => panic!(
                 "`ask` returned the error {e:?}: this is the test's own 1 ms limit running out, \
                  not `wait`; `ask` must set its own limit and turn the timeout into Ok(None)"
@@ -118,18 +140,21 @@ mod tests {
         }
     }
 
-    /// The server gets the datagram (the test checks) and never answers: `ask` gives up after
-    /// `wait` with `Ok(None)`, and the socket really waits `wait`, not forever.
+    /// Some timers wake a few milliseconds early; "waited `wait`" allows for that much.
+    const EARLY: Duration = Duration::from_millis(20);
+
+    /// The server gets the datagram (the test checks) and never answers: `ask` gives up with
+    /// `Ok(None)`, and not before `wait` has passed.
     #[test]
     fn no_reply_within_the_wait_is_none() {
         let silent = client_socket();
         let sock = client_socket();
         let wait = Duration::from_millis(300);
-        assert_eq!(ask_nobody(&sock, &silent, b"anyone?", wait), None);
-        assert_eq!(
-            sock.read_timeout().unwrap(),
-            Some(wait),
-            "wait at most `wait`"
+        let (got, took) = ask_nobody(&sock, &silent, b"anyone?", wait);
+        assert_eq!(got, None, "nobody answered");
+        assert!(
+            took + EARLY >= wait,
+            "gave up after {took:?}, before the {wait:?} wait"
         );
 
         silent.set_read_timeout(Some(SAFETY)).unwrap();
@@ -141,13 +166,52 @@ mod tests {
         );
     }
 
+    /// A stranger sends the client a datagram every 20 ms (for 5 s at most) while the server
+    /// stays silent. None of them is the reply, and they do not stretch the wait: `ask` gives
+    /// up after about `wait`. (A timeout set once, restarted by every stray datagram, would wait
+    /// until the stranger stops, 5 s; the test allows `wait` plus 2 s.)
+    #[test]
+    fn stray_datagrams_are_not_the_reply_and_do_not_stretch_the_wait() {
+        let silent = client_socket();
+        let sock = client_socket();
+        let target = sock.local_addr().unwrap();
+        let (stop, stopped) = mpsc::channel::<()>();
+        let stranger = thread::spawn(move || {
+            let junk = client_socket();
+            let until = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < until {
+                junk.send_to(b"junk", target).unwrap();
+                if stopped.recv_timeout(Duration::from_millis(20)).is_ok() {
+                    break;
+                }
+            }
+        });
+        let wait = Duration::from_millis(300);
+        let (got, took) = ask_nobody(&sock, &silent, b"anyone?", wait);
+        let _ = stop.send(());
+        stranger.join().unwrap();
+        assert_eq!(
+            got.as_deref().map(String::from_utf8_lossy),
+            None,
+            "a datagram from a stranger, not from the server, was taken for the reply"
+        );
+        assert!(
+            took + EARLY >= wait,
+            "gave up after {took:?}, before the {wait:?} wait"
+        );
+        assert!(
+            took < wait + Duration::from_secs(2),
+            "waited {took:?} for a {wait:?} wait: each stray datagram restarted the timeout"
+        );
+    }
+
     /// One missing reply says nothing about the next: the same socket asks again and is
     /// answered.
     #[test]
     fn after_a_missing_reply_the_next_question_is_answered() {
         let silent = client_socket();
         let sock = client_socket();
-        let got = ask_nobody(&sock, &silent, b"lost", Duration::from_millis(100));
+        let (got, _) = ask_nobody(&sock, &silent, b"lost", Duration::from_millis(100));
         assert_eq!(got, None);
 
         let (server, handle) = echo_server();

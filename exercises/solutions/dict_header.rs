@@ -1,4 +1,5 @@
 //! Exercise 5, lesson 04 (notes 3.3, 字典报头): the dict header, byte for byte as Python sends it.
+//! 练习 5，第 04 课（笔记 3.3，字典报头）：字典报头要和 Python 发出的一个字节都不差。
 //!
 //! The notes' server sends each answer after a dict header:
 //!
@@ -14,6 +15,11 @@
 //! keys, and it escapes every character outside ASCII as `\uXXXX` (two of them, a surrogate
 //! pair, above U+FFFF). The second is why the notes' `len(data_json)`, which counts characters,
 //! equals the number of bytes sent.
+//!
+//! 笔记的服务端在每个回答前面先发一个字典报头（代码见上）。`dict_header` 必须生成完全相同的字节，
+//! 笔记里的 Python 客户端才能读我们发的东西。`json.dumps` 有两处细节很要紧：元素之间写 `", "`，
+//! 键后面写 `": "`；ASCII 以外的每个字符都转义成 `\uXXXX`（U+FFFF 以上的字符是两个，一对代理项）。
+//! 正因为第二点，笔记里按字符数计算的 `len(data_json)` 才等于发出去的字节数。
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};

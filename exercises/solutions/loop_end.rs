@@ -1,4 +1,5 @@
 //! Exercise 1, lesson 02 (notes 2.2, 通信循环): a read of 0 bytes means the client has gone.
+//! 练习 1，第 02 课（笔记 2.2，通信循环）：读到 0 个字节，说明客户端已经走了。
 //!
 //! `serve` is the communication loop of lesson 02's server: read at most 1024 bytes, send them
 //! back with `123` appended, again and again, until the client leaves. The exercise ships it
@@ -7,6 +8,12 @@
 //! The tests play the client over a real TCP connection on 127.0.0.1. They wrap the server's
 //! socket in `Watched`, which stops the test (instead of letting it spin at 100% CPU) when the
 //! loop reads again after a read of 0 bytes.
+//!
+//! `serve` 是第 02 课服务端的通信循环：最多读 1024 个字节，加上 `123` 发回去，一遍又一遍，
+//! 直到客户端离开。练习里照笔记的写法给出，连 bug 一起：`if len(data) == 0: continue`。
+//!
+//! 测试通过 127.0.0.1 上一条真实的 TCP 连接扮演客户端。测试把服务端的套接字包在 `Watched` 里：
+//! 循环读到 0 个字节之后还要再读，`Watched` 就让测试停下来（而不是让它以 100% 的 CPU 空转）。
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,4 +1,5 @@
 //! Exercise 3, lesson 04 (notes 3.2, 简易版本报头): read the 4-byte header, and check it.
+//! 练习 3，第 04 课（笔记 3.2，简易版本报头）：读 4 字节报头，并检查它。
 //!
 //! Before each message the notes send its length as `struct.pack('i', n)`: 4 bytes, a signed
 //! 32-bit integer, little-endian (`11 00 00 00` is 17). The receiver does `recv(4)` and
@@ -10,6 +11,14 @@
 //!
 //! `read_frame` (given, it uses `read_len`) reads one whole message: the header, then exactly
 //! that many bytes.
+//!
+//! 笔记在每条消息前面用 `struct.pack('i', n)` 发送它的长度：4 个字节，有符号 32 位整数，小端序
+//! （`11 00 00 00` 就是 17）。接收方 `recv(4)`、`struct.unpack('i', …)`，然后分配并读取那么多字节。
+//! 这里有三处会出错：`recv(4)` 可能返回不到 4 个字节；对方可能发来负数；还可能声称有 2 GiB，
+//! 接收方就真去分配。`read_len` 把这三处都改好：正好读 4 个字节（并且分清数据流是干净地结束了，
+//! 还是报头断在了半截），然后在分配任何内存之前，拒绝负数长度和超过 `max` 的长度。
+//!
+//! `read_frame`（已经写好，它调用 `read_len`）读一整条消息：先读报头，再正好读那么多字节。
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -96,6 +105,9 @@ fn main() -> io::Result<()> {
 mod tests {
     use super::*;
 
+    // `same(got, want, what)`: compares bytes, and says where they differ.
+    include!("../common/same_bytes.rs");
+
     /// A reader that hands out 1 byte, then 2, then 3 … per call (or `chunk` bytes per call).
     struct Trickle<'a> {
         data: &'a [u8],
@@ -159,10 +171,10 @@ mod tests {
         let mut readers = vec![Trickle::growing(&wire)];
         readers.extend((1..=wire.len()).map(|chunk| Trickle::chunks(&wire, chunk)));
         for mut r in readers {
-            assert_eq!(read_frame(&mut r, MAX).unwrap().unwrap(), b"");
-            assert_eq!(read_frame(&mut r, MAX).unwrap().unwrap(), b"a");
-            assert_eq!(read_frame(&mut r, MAX).unwrap().unwrap(), b"hello");
-            assert_eq!(read_frame(&mut r, MAX).unwrap().unwrap(), [7u8; 300]);
+            for want in [&b""[..], b"a", b"hello", &[7u8; 300]] {
+                let got = read_frame(&mut r, MAX).unwrap().unwrap();
+                same(&got, want, "a frame read through a Trickle");
+            }
             assert_eq!(read_frame(&mut r, MAX).unwrap(), None);
         }
     }
@@ -223,7 +235,8 @@ mod tests {
             sock.write_all(&(-1i32).to_le_bytes()).unwrap();
         });
         let (mut sock, _) = listener.accept().unwrap();
-        assert_eq!(read_frame(&mut sock, MAX).unwrap().unwrap(), seq);
+        let got = read_frame(&mut sock, MAX).unwrap().unwrap();
+        same(&got, &seq, "seq 1 1000 in one frame over a socket");
         let err = refused(read_frame(&mut sock, MAX), "length -1 from a real peer");
         assert_eq!(err.kind(), ErrorKind::InvalidData);
         peer.join().unwrap();

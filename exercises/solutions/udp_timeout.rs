@@ -1,17 +1,28 @@
 //! Exercise 8, lesson 06 (数据报协议, UDP): a reply may never come, so wait for it with a limit.
+//! 练习 8，第 06 课（数据报协议，UDP）：回复可能永远不来，所以等它要有期限。
 //!
 //! Over UDP there is no connection: `send_to` puts one datagram on its way and nothing tells
 //! the sender whether it arrived, or whether anyone is listening. A client that then calls
 //! `recv_from` and waits for the reply waits forever when the reply (or the question) was
-//! lost. `ask` must wait at most `wait`, and report a missing reply as `Ok(None)`.
+//! lost. `ask` must wait at most `wait` in all, and report a missing reply as `Ok(None)`.
+//! Anyone who knows the client's port can send it datagrams too: those are not the reply,
+//! and they must not make the wait longer.
 //!
-//! The tests run lesson 06's echo server (it appends `123`) on 127.0.0.1, and a server that
-//! reads but never answers.
+//! The tests run lesson 06's echo server (it appends `123`) on 127.0.0.1, a server that reads
+//! but never answers, and a stranger that sends the client a datagram every 20 ms.
+//!
+//! UDP 没有连接：`send_to` 把一个数据报发出去，至于它到没到、有没有人在听，没有任何东西会告诉
+//! 发送方。客户端接着调用 `recv_from` 等回复，要是回复（或者问题本身）丢了，它就永远等下去。
+//! `ask` 总共最多等 `wait` 这么久，没等到回复就返回 `Ok(None)`。任何知道客户端端口的人都能给它发
+//! 数据报：那些不是回复，也不能让等待变长。
+//!
+//! 测试在 127.0.0.1 上运行第 06 课的回显服务端（在数据后面加上 `123`）、一个只收不回的服务端，
+//! 还有一个每 20 毫秒给客户端发一个数据报的陌生人。
 
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, UdpSocket};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Sends `msg` as one datagram to `server` and returns the reply, waiting at most `wait` for it:
 /// `Ok(None)` when no reply came in time. `sock` is the client's own socket.
@@ -22,19 +33,26 @@ fn ask(
     wait: Duration,
 ) -> io::Result<Option<Vec<u8>>> {
     sock.send_to(msg, server)?;
-    sock.set_read_timeout(Some(wait))?;
+    // A deadline for the reply, not a timeout per call: a stray datagram must not restart the
+    // wait, or a stranger who sends one every 100 ms keeps us waiting for ever.
+    let deadline = Instant::now() + wait;
     // As big as any datagram can be, so that no reply is cut.
     let mut buf = vec![0u8; 65536];
     loop {
+        // What is left of the wait. set_read_timeout refuses zero: the time is up.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        sock.set_read_timeout(Some(left))?;
         match sock.recv_from(&mut buf) {
             Ok((n, from)) if from == server => return Ok(Some(buf[..n].to_vec())),
-            // Someone else sent us a datagram: not the reply.
-            Ok(_) => continue,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            // The wait is over: Unix says WouldBlock, Windows TimedOut.
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Ok(None);
-            }
+            // Someone else sent us a datagram: not the reply. Wait for what is left.
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // The timeout ran out: Unix says WouldBlock, Windows TimedOut. The first line of
+            // the loop decides, so a timer that wakes a little early waits out the rest.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) => return Err(e),
         }
     }
@@ -89,6 +107,8 @@ fn main() -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::mpsc;
+    use std::time::Instant;
 
     /// How long the tests wait for a reply that does come: only a safety net.
     const SAFETY: Duration = Duration::from_secs(20);
@@ -111,16 +131,18 @@ mod tests {
 
     /// Asks `silent`, which never answers, from a socket that already has a 1 ms limit: an
     /// `ask` that sets no limit of its own fails at once here, instead of hanging the test.
+    /// Returns the answer and how long `ask` took.
     fn ask_nobody(
         sock: &UdpSocket,
         silent: &UdpSocket,
         msg: &[u8],
         wait: Duration,
-    ) -> Option<Vec<u8>> {
+    ) -> (Option<Vec<u8>>, Duration) {
         sock.set_read_timeout(Some(Duration::from_millis(1)))
             .unwrap();
+        let start = Instant::now();
         match ask(sock, silent.local_addr().unwrap(), msg, wait) {
-            Ok(got) => got,
+            Ok(got) => (got, start.elapsed()),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => panic!(
                 "`ask` returned the error {e:?}: this is the test's own 1 ms limit running out, \
                  not `wait`; `ask` must set its own limit and turn the timeout into Ok(None)"
@@ -129,18 +151,21 @@ mod tests {
         }
     }
 
-    /// The server gets the datagram (the test checks) and never answers: `ask` gives up after
-    /// `wait` with `Ok(None)`, and the socket really waits `wait`, not forever.
+    /// Some timers wake a few milliseconds early; "waited `wait`" allows for that much.
+    const EARLY: Duration = Duration::from_millis(20);
+
+    /// The server gets the datagram (the test checks) and never answers: `ask` gives up with
+    /// `Ok(None)`, and not before `wait` has passed.
     #[test]
     fn no_reply_within_the_wait_is_none() {
         let silent = client_socket();
         let sock = client_socket();
         let wait = Duration::from_millis(300);
-        assert_eq!(ask_nobody(&sock, &silent, b"anyone?", wait), None);
-        assert_eq!(
-            sock.read_timeout().unwrap(),
-            Some(wait),
-            "wait at most `wait`"
+        let (got, took) = ask_nobody(&sock, &silent, b"anyone?", wait);
+        assert_eq!(got, None, "nobody answered");
+        assert!(
+            took + EARLY >= wait,
+            "gave up after {took:?}, before the {wait:?} wait"
         );
 
         silent.set_read_timeout(Some(SAFETY)).unwrap();
@@ -152,13 +177,52 @@ mod tests {
         );
     }
 
+    /// A stranger sends the client a datagram every 20 ms (for 5 s at most) while the server
+    /// stays silent. None of them is the reply, and they do not stretch the wait: `ask` gives
+    /// up after about `wait`. (A timeout set once, restarted by every stray datagram, would wait
+    /// until the stranger stops, 5 s; the test allows `wait` plus 2 s.)
+    #[test]
+    fn stray_datagrams_are_not_the_reply_and_do_not_stretch_the_wait() {
+        let silent = client_socket();
+        let sock = client_socket();
+        let target = sock.local_addr().unwrap();
+        let (stop, stopped) = mpsc::channel::<()>();
+        let stranger = thread::spawn(move || {
+            let junk = client_socket();
+            let until = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < until {
+                junk.send_to(b"junk", target).unwrap();
+                if stopped.recv_timeout(Duration::from_millis(20)).is_ok() {
+                    break;
+                }
+            }
+        });
+        let wait = Duration::from_millis(300);
+        let (got, took) = ask_nobody(&sock, &silent, b"anyone?", wait);
+        let _ = stop.send(());
+        stranger.join().unwrap();
+        assert_eq!(
+            got.as_deref().map(String::from_utf8_lossy),
+            None,
+            "a datagram from a stranger, not from the server, was taken for the reply"
+        );
+        assert!(
+            took + EARLY >= wait,
+            "gave up after {took:?}, before the {wait:?} wait"
+        );
+        assert!(
+            took < wait + Duration::from_secs(2),
+            "waited {took:?} for a {wait:?} wait: each stray datagram restarted the timeout"
+        );
+    }
+
     /// One missing reply says nothing about the next: the same socket asks again and is
     /// answered.
     #[test]
     fn after_a_missing_reply_the_next_question_is_answered() {
         let silent = client_socket();
         let sock = client_socket();
-        let got = ask_nobody(&sock, &silent, b"lost", Duration::from_millis(100));
+        let (got, _) = ask_nobody(&sock, &silent, b"lost", Duration::from_millis(100));
         assert_eq!(got, None);
 
         let (server, handle) = echo_server();

@@ -126,11 +126,13 @@ pub fn error_reply(message: &str) -> Value {
 /// Checks that `name` is a bare file name that stays inside the directory it is joined to,
 /// and that shows as what it is.
 ///
-/// The notes' server opens whatever `file_name` says: `../../.bashrc` or `/etc/passwd` would be
+/// First lesson 05's bare-name rule, unchanged (the `bare_name` exercise writes it too): the
+/// notes' server opens whatever `file_name` says, so `../../.bashrc` or `/etc/passwd` would be
 /// written where the client chose (bug 11). A bare name has no separator, so joining it to a
 /// directory can only name an entry of that directory. Names starting with `.` are refused too:
 /// that covers `.` and `..`, keeps hidden files hidden, and reserves the `.upload-…` and
-/// `.download-…` temporary names, so a real name can never collide with one.
+/// `.download-…` temporary names, so a real name can never collide with one. Then this
+/// lesson's two additions: [`look_alike_rules`] and [`windows_rules`].
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("empty file name".into());
@@ -146,11 +148,12 @@ pub fn check_name(name: &str) -> Result<(), String> {
             "file name {name:?} starts with '.' (., .., hidden and temporary files are refused)"
         ));
     }
-    // Both separators on every platform: `\` is a separator on Windows, and a server on Linux
-    // may hand the file to a Windows client later.
-    if let Some(c) = name.chars().find(|&c| c == '/' || c == '\\') {
+    // `/`, `\` and `:` on every platform: `\` is a separator on Windows, `:` names a drive
+    // (`C:x`) or a stream (`x:y`) there, and a server on Linux may hand the file to a Windows
+    // client later. The same name gets the same answer wherever the server runs.
+    if let Some(c) = name.chars().find(|&c| matches!(c, '/' | '\\' | ':')) {
         return Err(format!(
-            "file name {name:?} contains a path separator {c:?}"
+            "file name {name:?} contains {c:?}, which makes it a path on some system"
         ));
     }
     // A NUL cannot be in a path at all (std refuses to open one, with InvalidInput); other
@@ -222,14 +225,15 @@ pub fn is_format_or_separator(c: char) -> bool {
     RANGES.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
 }
 
-/// What Windows adds: `C:x` names a drive-relative path, `x:y` an alternate data stream of `x`,
-/// `CON` or `nul.txt` a device, and a trailing dot or space is silently dropped (so `a.` would
-/// overwrite `a`). Refused on Windows only: on Linux and macOS these are ordinary names.
+/// What Windows adds: `< > " | ? *` it does not allow in a name, `CON` or `nul.txt` is a
+/// device, and a trailing dot or space is silently dropped (so `a.` would overwrite `a`).
+/// Refused on Windows only: on Linux and macOS these are ordinary names. (`:` is refused
+/// everywhere, by the bare-name rule above.)
 fn windows_rules(name: &str) -> Result<(), String> {
     if !cfg!(windows) {
         return Ok(());
     }
-    if let Some(c) = name.chars().find(|c| "<>:\"|?*".contains(*c)) {
+    if let Some(c) = name.chars().find(|c| "<>\"|?*".contains(*c)) {
         return Err(format!(
             "file name {name:?} contains {c:?}, which Windows does not allow"
         ));
