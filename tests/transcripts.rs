@@ -164,6 +164,8 @@ const SESSIONS: &[&Session] = &[
     &LESSON07_NO_REPLY,
     &LESSON07_ONE_AT_A_TIME,
     &LESSON07_NOTES,
+    &LESSON08_ONE_REQUEST,
+    &LESSON08_ONE_AT_A_TIME,
 ];
 
 const LESSON01: Session = Session {
@@ -400,6 +402,33 @@ const LESSON07_NOTES: Session = Session {
     ],
 };
 
+const LESSON08_ONE_REQUEST: Session = Session {
+    page: "lessons/08_browser/README.md",
+    server: Some(("lesson08-server", &[])),
+    client: ("lesson08-client", &["/favicon.ico"]),
+    tty: false,
+    steps: &[],
+    blocks: &[(Terminals, "terminal 2, one request")],
+    ..PLAIN
+};
+
+/// Client A keeps its connection open at its prompt, as a browser tab does; client B, started
+/// once the server has logged A's request, waits in the accept queue until the server drops A
+/// (`--idle-timeout` 1 s here: the block shows no number), then is served.
+const LESSON08_ONE_AT_A_TIME: Session = Session {
+    page: "lessons/08_browser/README.md",
+    server: Some(("lesson08-server", &["--idle-timeout", "1"])),
+    client: ("lesson08-client", &["--keep-alive"]),
+    tty: true,
+    steps: &[
+        Type("/favicon.ico"),
+        Await(Server, "keep-alive", 1),
+        Run(&["/favicon.ico"], ""),
+    ],
+    blocks: &[(Terminals, "terminal 3 (B)")],
+    ..PLAIN
+};
+
 /// The notes' section 4 client, as the READMEs tell the learner to save it: only the address
 /// and `DATA_PATH` changed (`PORT` and `DATA` are filled in by the test). The first two lines
 /// are the test's, not the notes'. `os.listdir` returns names in the file system's order, which
@@ -494,6 +523,12 @@ fn lesson06_readme_transcripts() {
 #[cfg(target_os = "linux")]
 fn lesson07_readme_transcripts() {
     check_page("lessons/07_video_service/README.md");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn lesson08_readme_transcripts() {
+    check_page("lessons/08_browser/README.md");
 }
 
 #[test]

@@ -564,3 +564,93 @@ pub fn assert_deaf_client_dropped(server: &str, client: &str) {
     let out = run_client(client, &["--addr", &addr], b"echo hi\n");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n\n", "{out:?}");
 }
+
+// ---- A real browser, for lesson 08 ----------------------------------------------------------
+
+/// A headless Chromium (or Chrome) for lesson 08's browser tests. Each run gets a fresh profile
+/// folder, removed when the `Browser` is dropped.
+pub struct Browser {
+    exe: String,
+    profile: Scratch,
+}
+
+/// The programs tried when `SOCKET_LESSONS_CHROMIUM` does not name one: Debian's and Ubuntu's
+/// Chromium, Google's Chrome.
+const BROWSERS: [&str; 4] = [
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+];
+
+impl Browser {
+    /// The browser, or `None` when the test must be skipped (it prints why). Under Wine (the
+    /// Windows lane) there is none. Elsewhere a missing browser skips the test, except in CI
+    /// (`CI` set, as `.ci/run` and CI services set it), where the browser tests must run.
+    pub fn find() -> Option<Browser> {
+        #[cfg(windows)]
+        if skip_under_wine("no browser runs inside the Wine prefix; the browser tests run on Linux")
+        {
+            return None;
+        }
+        let named = std::env::var("SOCKET_LESSONS_CHROMIUM").ok();
+        let candidates = named.iter().map(String::as_str).chain(BROWSERS);
+        for exe in candidates {
+            let found = Command::new(exe)
+                .arg("--version")
+                .stdin(Stdio::null())
+                .output()
+                .is_ok_and(|out| out.status.success());
+            if found {
+                return Some(Browser {
+                    exe: exe.to_string(),
+                    profile: Scratch::new("chromium-profile"),
+                });
+            }
+        }
+        let why = format!(
+            "no Chromium here (tried {}; SOCKET_LESSONS_CHROMIUM=PATH names another)",
+            BROWSERS.join(", ")
+        );
+        assert!(std::env::var_os("CI").is_none(), "in CI: {why}");
+        println!("skipped: {why}");
+        None
+    }
+
+    /// Runs the browser headless with `args` after its usual flags, until it exits.
+    ///
+    /// `--no-sandbox`: Chromium refuses to run as root (CI's containers) with its sandbox on;
+    /// the pages are our own. Background networking, component updates and sync off: the
+    /// browser talks to nothing but the test's server (on a machine without a network its
+    /// other connections fail, slowly). A profile of its own: no state from an earlier run.
+    pub fn run(&self, args: &[&str]) -> Output {
+        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let profile = self.profile.join(n.to_string());
+        let profile = format!("--user-data-dir={}", profile.display());
+        let mut all = vec![
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            profile.as_str(),
+        ];
+        all.extend_from_slice(args);
+        run_client(&self.exe, &all, b"")
+    }
+
+    /// The page at `url` as the browser built it (`--dump-dom`), after it loaded.
+    pub fn dump_dom(&self, url: &str) -> String {
+        let out = self.run(&["--dump-dom", url]);
+        assert!(
+            out.status.success(),
+            "{} --dump-dom {url}: {out:?}",
+            self.exe
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
