@@ -459,3 +459,305 @@ fn the_checks_see_what_they_are_meant_to_see() {
         vec!["黏包"]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Listings: the real lines of the code, shown where the learner reads.
+
+/// A ```rust block in a README is a listing of real lines, never code written for the page:
+/// its first line names where they are (`// server.rs:214`: the file, relative to the README's
+/// folder, and the line the listing starts at), and every line after it is that file's next
+/// line, in order. A line `// …` stands for lines left out; a listing may be indented less
+/// than the file, by the same amount on every line. And a link to a line of code,
+/// [`recv_request`](server.rs#L487), must land on the line that defines what the link names
+/// (`fn recv_request`; for `Conn::get`, `fn get`). So a page can show a step's code without going stale: change the code, and this
+/// test names the listing to change. When only the line numbers moved,
+/// `UPDATE_LISTINGS=1 cargo test --test docs listings` writes the new numbers into both pages.
+#[test]
+fn listings_and_line_links_show_the_code_as_it_is() {
+    let update = std::env::var_os("UPDATE_LISTINGS").is_some_and(|v| v == "1");
+    let mut wrong = Vec::new();
+    for dir in TWINNED {
+        let (en_path, zh_path) = (english(dir), chinese(dir));
+        // (old, new) texts: the listings' first lines, in the order of the page (the same in
+        // both pages, whose code blocks are identical); then each page's links.
+        let mut listing_fixes: Vec<(String, String)> = Vec::new();
+        for block in code_blocks(&read(&en_path)) {
+            if block.fence != "```rust" {
+                continue;
+            }
+            if let Err(problem) = check_listing(dir, &block.body, &mut listing_fixes) {
+                wrong.push(format!("{}:{}: {problem}", en_path.display(), block.line));
+            }
+        }
+        for page in [&en_path, &zh_path] {
+            let mut link_fixes = Vec::new();
+            for (line, text, file, at) in line_links(&read(page)) {
+                if let Err(problem) = check_line_link(dir, &text, &file, at, &mut link_fixes) {
+                    wrong.push(format!("{}:{line}: {problem}", page.display()));
+                }
+            }
+            if update && !(listing_fixes.is_empty() && link_fixes.is_empty()) {
+                let mut text = apply_in_order(&read(page), &listing_fixes);
+                for fix in &link_fixes {
+                    text = apply_in_order(&text, std::slice::from_ref(fix));
+                }
+                fs::write(page, text).unwrap();
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "listings or line links that do not show the code as it is:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// `text` with each `old` replaced by its `new`, each at its first place after the one before.
+fn apply_in_order(text: &str, fixes: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    for (old, new) in fixes {
+        if let Some(at) = rest.find(old.as_str()) {
+            out.push_str(&rest[..at]);
+            out.push_str(new);
+            rest = &rest[at + old.len()..];
+        }
+    }
+    out + rest
+}
+
+/// `path:line` from a listing's first line, `// path:line`.
+fn listing_location(header: &str) -> Option<(&str, usize)> {
+    let (path, line) = header.strip_prefix("// ")?.rsplit_once(':')?;
+    let line = line.parse().ok().filter(|&n| n > 0)?;
+    path.ends_with(".rs").then_some((path, line))
+}
+
+fn source_lines(dir: &str, file: &str) -> Result<Vec<String>, String> {
+    let path = root().join(dir).join(file);
+    fs::read_to_string(&path)
+        .map(|text| {
+            text.replace("\r\n", "\n")
+                .lines()
+                .map(str::to_string)
+                .collect()
+        })
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// Whether the listing's lines are the file's from index `start` on (see the test above).
+/// `Err((i, j))`: the listing's line `i` (0 = the first after the header) is not the file's line
+/// at index `j` (or anywhere after it, past a `// …`).
+fn listing_matches(
+    listing: &[&str],
+    source: &[String],
+    start: usize,
+) -> Result<(), (usize, usize)> {
+    const SKIP: &str = "// …";
+    // How many columns less the listing is indented than the file, once known.
+    let mut shift: Option<usize> = None;
+    let same = |shown: &str, real: &str, shift: &mut Option<usize>| -> bool {
+        let (shown, real) = (shown.trim_end(), real.trim_end());
+        if shown.is_empty() || real.is_empty() {
+            return shown.is_empty() && real.is_empty();
+        }
+        let Some(extra) = real.strip_suffix(shown) else {
+            return false;
+        };
+        // The listing drops the same leading spaces from every line.
+        let pad = extra.len();
+        let indent_only = extra.bytes().all(|b| b == b' ');
+        let ok = indent_only && shift.map_or(true, |s| s == pad);
+        if ok {
+            *shift = Some(pad);
+        }
+        ok
+    };
+    let mut at = start;
+    let mut skipping = false;
+    for (i, shown) in listing.iter().enumerate() {
+        if shown.trim() == SKIP {
+            skipping = true;
+            continue;
+        }
+        let found = if skipping {
+            (at..source.len()).find(|&j| same(shown, &source[j], &mut shift.clone()))
+        } else {
+            Some(at).filter(|&j| j < source.len())
+        };
+        match found {
+            Some(j) if same(shown, &source[j], &mut shift) => at = j + 1,
+            _ => return Err((i, at)),
+        }
+        skipping = false;
+    }
+    Ok(())
+}
+
+fn check_listing(dir: &str, body: &str, fixes: &mut Vec<(String, String)>) -> Result<(), String> {
+    let mut lines = body.lines();
+    let header = lines.next().unwrap_or("");
+    let Some((file, line)) = listing_location(header) else {
+        return Err(format!(
+            "a ```rust block must start with `// FILE.rs:LINE`, the place its lines are from; \
+             it starts with {header:?}"
+        ));
+    };
+    let listing: Vec<&str> = lines.collect();
+    let source = source_lines(dir, file)?;
+    let Err((i, at)) = listing_matches(&listing, &source, line - 1) else {
+        return Ok(());
+    };
+    let starts: Vec<usize> = (0..source.len())
+        .filter(|&s| listing_matches(&listing, &source, s).is_ok())
+        .collect();
+    if let [now] = starts[..] {
+        fixes.push((format!("{header}\n"), format!("// {file}:{}\n", now + 1)));
+        return Err(format!(
+            "the listing of {file}:{line} is now at {file}:{} (UPDATE_LISTINGS=1 writes it)",
+            now + 1
+        ));
+    }
+    let real = source
+        .get(at)
+        .map_or("(the end of the file)", String::as_str);
+    Err(format!(
+        "the listing of {file}:{line} is not the file's code: it shows {:?} where {file}:{} \
+         is {real:?}; write the lines as {file} has them now",
+        listing[i],
+        at + 1
+    ))
+}
+
+/// Every link to a line of a Rust file in the page's prose, `[text](file.rs#L12)`:
+/// (line of the page, text without backticks, file, line of the file).
+fn line_links(page: &str) -> Vec<(usize, String, String, usize)> {
+    let mut links = Vec::new();
+    let mut in_block = false;
+    for (n, line) in page.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+        }
+        if in_block {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(open) = rest.find("](") {
+            let target = &rest[open + 2..];
+            let Some(close) = target.find(')') else { break };
+            let text_start = rest[..open].rfind('[').map_or(0, |s| s + 1);
+            let text = rest[text_start..open].replace('`', "");
+            if let Some((file, at)) = target[..close].split_once("#L") {
+                if let (true, Ok(at)) = (file.ends_with(".rs"), at.parse::<usize>()) {
+                    links.push((n + 1, text, file.to_string(), at));
+                }
+            }
+            rest = &target[close..];
+        }
+    }
+    links
+}
+
+fn check_line_link(
+    dir: &str,
+    text: &str,
+    file: &str,
+    at: usize,
+    fixes: &mut Vec<(String, String)>,
+) -> Result<(), String> {
+    let source = source_lines(dir, file)?;
+    // `Conn::get()` is found as `get`, on `fn get(&mut self)`; `log!` as `log`.
+    let name = text.trim_end_matches("()").trim_end_matches('!');
+    let name = name.rsplit("::").next().unwrap_or(name);
+    // The line that defines it: `fn NAME`, `struct NAME`, …, `macro_rules! NAME`.
+    let defines = |l: &String| {
+        [
+            "fn ",
+            "struct ",
+            "enum ",
+            "const ",
+            "static ",
+            "type ",
+            "macro_rules! ",
+        ]
+        .iter()
+        .any(|kind| {
+            l.split(kind).skip(1).any(|after| {
+                after.starts_with(name)
+                    && !after[name.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+            })
+        })
+    };
+    if at >= 1 && source.get(at - 1).is_some_and(defines) {
+        return Ok(());
+    }
+    let found: Vec<usize> = (0..source.len()).filter(|&i| defines(&source[i])).collect();
+    if let [now] = found[..] {
+        let old = format!("]({file}#L{at})");
+        let new = format!("]({file}#L{})", now + 1);
+        fixes.push((format!("{text}`{old}"), format!("{text}`{new}")));
+        return Err(format!(
+            "[{text}]({file}#L{at}): {name} is now at line {} (UPDATE_LISTINGS=1 writes it)",
+            now + 1
+        ));
+    }
+    Err(format!(
+        "[{text}]({file}#L{at}): line {at} of {file} does not define {name:?}"
+    ))
+}
+
+#[test]
+fn a_listing_matches_only_the_lines_it_names() {
+    let source: Vec<String> = [
+        "fn f() {",
+        "    let a = 1;",
+        "    let b = 2;",
+        "    a + b",
+        "}",
+    ]
+    .map(String::from)
+    .to_vec();
+    // The lines from the one named, less indented by the same amount on every line or not.
+    assert_eq!(
+        listing_matches(&["fn f() {", "    let a = 1;"], &source, 0),
+        Ok(())
+    );
+    assert_eq!(
+        listing_matches(&["let a = 1;", "let b = 2;"], &source, 1),
+        Ok(())
+    );
+    // `// …` leaves lines out.
+    assert_eq!(
+        listing_matches(&["fn f() {", "    // …", "    a + b"], &source, 0),
+        Ok(())
+    );
+    // Another start, a changed line, uneven indentation, lines out of order: refused, naming
+    // the listing's first wrong line and where in the file it was looked for.
+    assert_eq!(
+        listing_matches(&["    let a = 1;"], &source, 0),
+        Err((0, 0))
+    );
+    assert_eq!(
+        listing_matches(&["fn f() {", "    let a = 3;"], &source, 0),
+        Err((1, 1))
+    );
+    assert_eq!(
+        listing_matches(&["let a = 1;", "    let b = 2;"], &source, 1),
+        Err((1, 2))
+    );
+    assert_eq!(
+        listing_matches(&["    a + b", "// …", "    let a = 1;"], &source, 3),
+        Err((2, 4))
+    );
+    assert_eq!(
+        listing_location("// ../04_header/protocol.rs:107"),
+        Some(("../04_header/protocol.rs", 107))
+    );
+    assert_eq!(listing_location("// a note"), None);
+    assert_eq!(
+        line_links(
+            "See [`read_len`](protocol.rs#L107) and [a page](../x.md).\n```\n[`x`](a.rs#L1)\n```\n"
+        ),
+        vec![(1, "read_len".to_string(), "protocol.rs".to_string(), 107)]
+    );
+}
