@@ -2,10 +2,10 @@
 # What a thread per client costs: lesson09-server holding 100, 1,000 and 10,000 connections
 # made by lesson09-client (`--rounds 1 --hold`: each client is answered once, so it surely has
 # its thread, then stays connected, silent). Read from /proc while all of them are held:
-# the server's threads, resident memory (VmRSS), address space reserved (VmSize) and file
-# descriptors; the client's threads and memory; the kernel's stacks for all those threads
-# (KernelStack in /proc/meminfo, both processes together) and its TCP buffers
-# (/proc/net/sockstat). Then the client is stopped and the server's threads counted again.
+# the server's threads, resident memory (VmRSS), address space reserved (VmSize), file
+# descriptors and memory mappings (vm.max_map_count bounds them); the client's threads and
+# memory; the kernel's stacks for all those threads (KernelStack in /proc/meminfo, both
+# processes together) and its TCP buffers (/proc/net/sockstat). Then the client is stopped and the server's threads counted again.
 #
 #   bench/threads.sh                # 100 1000 10000
 #   bench/threads.sh 100 2000       # other counts
@@ -83,13 +83,14 @@ for n in "${counts[@]}"; do
   rss=$(field "$server" VmRSS)
   virt=$(field "$server" VmSize)
   fds=$(find "/proc/$server/fd" -mindepth 1 -maxdepth 1 | wc -l)
+  maps=$(wc -l <"/proc/$server/maps")
   c_threads=$(field "$client" Threads)
   c_rss=$(field "$client" VmRSS)
   ks=$(($(kernel_stacks) - ks0))
   tcp=$(($(tcp_mem) - tcp0))
 
   echo "$n clients held, all answered after $all_in:"
-  echo "  server: $threads threads, $fds file descriptors;" \
+  echo "  server: $threads threads, $fds file descriptors, $maps memory mappings;" \
     "resident $(mib "$rss") ($(per $((rss - rss0)) "$n") per client);" \
     "reserved $(mib "$virt") ($(per $((virt - virt0)) "$n") per client)"
   echo "  client: $c_threads threads, resident $(mib "$c_rss")"

@@ -60,7 +60,9 @@ fn lesson02_serves_one_client_at_a_time() {
     let mut reply = [0u8; 9];
     b.read_exact(&mut reply).unwrap();
     assert_eq!(&reply, b"second123");
-    // The server took B from the queue only after A had gone.
+    // The server took B from the queue only after A had gone. (Its line about B's message
+    // was printed before the echo was sent; the test reads the log a moment later: wait.)
+    server.wait_for_log(&format!("{b_addr} says: \"second\""));
     let log = server.stdout();
     assert!(
         position(&log, &format!("{a_addr} closed the connection"))
