@@ -27,11 +27,11 @@ echo "machine: $(nproc) cores, $(uname -sr), $(python3 --version), load $(cut -d
 echo "$messages messages a row, $turns loop turns of CPU work each"
 printf '%-10s %8s %16s %12s %12s\n' server clients "round trips/s" "p50" "server CPU"
 for mode in threads processes; do
-  python3 bench/gil_echo.py "$mode" "$turns" >"$work/server.log" 2>&1 &
+  python3 bench/gil_echo.py "$mode" "$turns" >"$work/server-$mode.log" 2>&1 &
   server=$!
   pids=("$server")
-  until grep -qs '^listening on ' "$work/server.log"; do sleep 0.05; done
-  addr=$(sed -n 's/^listening on //p' "$work/server.log")
+  until grep -qs '^listening on ' "$work/server-$mode.log"; do sleep 0.05; done
+  addr=$(sed -n 's/^listening on //p' "$work/server-$mode.log")
   for clients in 1 2 4; do
     before=$(cpu "$server")
     start=$(date +%s.%N)

@@ -54,11 +54,11 @@ echo "limits: ulimit -n $(ulimit -n), ulimit -u $(ulimit -u), kernel.pid_max $pi
 echo
 
 for n in "${counts[@]}"; do
-  "$bin/lesson09-server" --addr 127.0.0.1:0 --idle-timeout 3600 >"$work/server.log" 2>&1 &
+  "$bin/lesson09-server" --addr 127.0.0.1:0 --idle-timeout 3600 >"$work/server-$n.log" 2>&1 &
   server=$!
   pids+=("$server")
-  until grep -qs '^listening on ' "$work/server.log"; do sleep 0.05; done
-  addr=$(sed -n 's/^listening on //p' "$work/server.log")
+  until grep -qs '^listening on ' "$work/server-$n.log"; do sleep 0.05; done
+  addr=$(sed -n 's/^listening on //p' "$work/server-$n.log")
   rss0=$(field "$server" VmRSS)
   virt0=$(field "$server" VmSize)
   ks0=$(kernel_stacks)
@@ -66,14 +66,14 @@ for n in "${counts[@]}"; do
 
   started=$(date +%s.%N)
   "$bin/lesson09-client" --addr "$addr" --clients "$n" --rounds 1 --hold 3600 \
-    >"$work/client.log" 2>&1 &
+    >"$work/client-$n.log" 2>&1 &
   client=$!
   pids+=("$client")
   # Every client answered once: N threads in the server, N connections held.
-  while [ "$(count ' says: ' "$work/server.log")" -lt "$n" ]; do
+  while [ "$(count ' says: ' "$work/server-$n.log")" -lt "$n" ]; do
     if ! kill -0 "$client" 2>/dev/null; then
       echo "the client ended early:"
-      cat "$work/client.log"
+      cat "$work/client-$n.log"
       exit 1
     fi
     sleep 0.2
@@ -99,7 +99,7 @@ for n in "${counts[@]}"; do
 
   kill "$client"
   wait "$client" 2>/dev/null || true
-  while [ "$(count ' closed the connection' "$work/server.log")" -lt "$n" ]; do sleep 0.2; done
+  while [ "$(count ' closed the connection' "$work/server-$n.log")" -lt "$n" ]; do sleep 0.2; done
   while [ "$(field "$server" Threads)" -gt 1 ]; do sleep 0.1; done
   echo "  after the client left: server $(field "$server" Threads) thread, resident $(mib "$(field "$server" VmRSS)")"
   kill "$server"
