@@ -22,6 +22,7 @@ const TWINNED: &[&str] = &[
     "lessons/06_udp",
     "lessons/07_video_service",
     "lessons/08_browser",
+    "lessons/09_threads",
     "exercises",
 ];
 

@@ -172,6 +172,12 @@ const SESSIONS: &[&Session] = &[
     &LESSON07_NOTES,
     &LESSON08_ONE_REQUEST,
     &LESSON08_ONE_AT_A_TIME,
+    &LESSON09_TWO_AT_ONCE,
+    &LESSON09_MANY_09,
+    &LESSON09_MANY_02,
+    &LESSON09_HOLD_02,
+    &LESSON09_HOLD_09,
+    &LESSON09_PROCESSES,
 ];
 
 const LESSON01: Session = Session {
@@ -463,6 +469,90 @@ const LESSON08_ONE_AT_A_TIME: Session = Session {
     ..PLAIN
 };
 
+/// Client A (terminal 2) is answered and stays; B (terminal 3) is answered and leaves, and
+/// only then does A leave (the server's line about B is awaited first, so the two `closed`
+/// lines come in the README's order).
+const LESSON09_TWO_AT_ONCE: Session = Session {
+    page: "lessons/09_threads/README.md",
+    server: Some(("lesson09-server", &[])),
+    client: ("lesson02-client", &[]),
+    tty: true,
+    steps: &[
+        Type("hello"),
+        Await(Server, "says", 1),
+        Run(&[], "你好\n"),
+        Await(Server, "closed the connection", 1),
+    ],
+    blocks: &[(Terminals, "terminal 3, while terminal 2 stays")],
+    ..PLAIN
+};
+
+/// The many-clients summaries: their figures are masked (see [`mask`]), their form is not.
+const LESSON09_MANY_09: Session = Session {
+    page: "lessons/09_threads/README.md",
+    server: Some(("lesson09-server", &[])),
+    client: ("lesson09-client", &["--clients", "100", "--rounds", "10"]),
+    blocks: &[(
+        ClientStdout,
+        "$ cargo run -q --bin lesson09-client -- --clients 100 --rounds 10   # lesson09-server",
+    )],
+    ..PLAIN
+};
+
+const LESSON09_MANY_02: Session = Session {
+    page: "lessons/09_threads/README.md",
+    server: Some(("lesson02-server", &[])),
+    client: ("lesson09-client", &["--clients", "100", "--rounds", "10"]),
+    blocks: &[(
+        ClientStdout,
+        "$ cargo run -q --bin lesson09-client -- --clients 100 --rounds 10   # lesson02-server",
+    )],
+    ..PLAIN
+};
+
+const LESSON09_HOLD_02: Session = Session {
+    page: "lessons/09_threads/README.md",
+    server: Some(("lesson02-server", &[])),
+    client: (
+        "lesson09-client",
+        &["--clients", "5", "--rounds", "1", "--hold", "1"],
+    ),
+    blocks: &[(
+        ClientStdout,
+        "$ cargo run -q --bin lesson09-client -- --clients 5 --rounds 1 --hold 1   # lesson02-server",
+    )],
+    ..PLAIN
+};
+
+const LESSON09_HOLD_09: Session = Session {
+    page: "lessons/09_threads/README.md",
+    server: Some(("lesson09-server", &[])),
+    client: (
+        "lesson09-client",
+        &["--clients", "5", "--rounds", "1", "--hold", "1"],
+    ),
+    blocks: &[(
+        ClientStdout,
+        "$ cargo run -q --bin lesson09-client -- --clients 5 --rounds 1 --hold 1   # lesson09-server",
+    )],
+    ..PLAIN
+};
+
+/// The child's lines are in the server's log (its stderr is the server's stdout); the child
+/// logs `served by child process` itself, before it reads, so the order is fixed.
+const LESSON09_PROCESSES: Session = Session {
+    page: "lessons/09_threads/README.md",
+    server: Some(("lesson09-server", &["--processes"])),
+    client: ("lesson02-client", &[]),
+    tty: true,
+    steps: &[Type("hello")],
+    blocks: &[(
+        ServerStdout,
+        "$ cargo run -q --bin lesson09-server -- --processes",
+    )],
+    ..PLAIN
+};
+
 /// The notes' section 4 client, as the READMEs tell the learner to save it: only the address
 /// and `DATA_PATH` changed (`PORT` and `DATA` are filled in by the test). The first two lines
 /// are the test's, not the notes'. `os.listdir` returns names in the file system's order, which
@@ -563,6 +653,12 @@ fn lesson07_readme_transcripts() {
 #[cfg(target_os = "linux")]
 fn lesson08_readme_transcripts() {
     check_page("lessons/08_browser/README.md");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn lesson09_readme_transcripts() {
+    check_page("lessons/09_threads/README.md");
 }
 
 #[test]
@@ -1114,6 +1210,37 @@ fn mask(line: &str) -> String {
         if let Some(start) = line[..end].rfind(" in ") {
             line.replace_range(start..end + " MiB/s)".len(), " in T s (R MiB/s)");
         }
+    }
+    // Lesson 09: a child's process id, and the times of lesson09-client's summary (every
+    // number after a space or a parenthesis: `slowest connect: N ms (client N)`).
+    if let Some(at) = line.find("child process ") {
+        let start = at + "child process ".len();
+        let digits = line[start..].len()
+            - line[start..]
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .len();
+        line.replace_range(start..start + digits, "PID");
+    }
+    if ["slowest ", "round trips: ", "elapsed: "]
+        .iter()
+        .any(|p| line.starts_with(p))
+    {
+        let mut masked = String::new();
+        let mut after_gap = true;
+        let mut in_number = false;
+        for c in line.chars() {
+            if (c.is_ascii_digit() || (in_number && c == '.')) && (after_gap || in_number) {
+                if !in_number {
+                    masked.push('N');
+                }
+                in_number = true;
+            } else {
+                in_number = false;
+                masked.push(c);
+            }
+            after_gap = c == ' ' || c == '(';
+        }
+        line = masked;
     }
     line
 }

@@ -654,3 +654,26 @@ impl Browser {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
+/// The notes' 2.1 client (通信循环及代码优化客户端) as written, but for the address: run it with
+/// `python3 -c` after `.replace("PORT", …)`. It reads lines until its input ends, then dies
+/// of `EOFError` in `input()`, as the notes' code does; its prompts go to stdout.
+pub const NOTES_ECHO_CLIENT: &str = r#"import socket
+
+
+# 1.先要有通讯工具 也就是定义传输协议
+client = socket.socket()
+# 2.同样绑定IP 端口
+client.connect(('127.0.0.1', PORT))
+
+while True:
+    speak = input('输入想说的话>>>:').strip()
+    if len(speak) == 0 :
+        continue
+    # 3.开始给服务端说话 因为获取的用户输入是字符串 不能直接传输 所以要先转码
+    client.send(speak.encode('utf8'))
+    # 也可以用手动转码
+    # client.send(bytes(speak, 'utf8'))
+    # 4.也要听对方想说什么
+    data = client.recv(1024)
+    print(data.decode('utf8'))  # 打印听到的对方说的话
+"#;
