@@ -14,6 +14,7 @@ use std::time::Duration;
 use common::{connect, read_to_end, Server};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_lesson11-server");
+const MANY: &str = env!("CARGO_BIN_EXE_lesson09-client");
 
 /// Both steps: the default readiness loop, and `--busy`.
 const STEPS: [&[&str]; 2] = [&[], &["--busy"]];
@@ -142,6 +143,27 @@ fn many_clients_connected_at_once_are_served_by_one_thread() {
         }
         #[cfg(target_os = "linux")]
         assert_eq!(common::proc_status(server.pid(), "Threads"), 1, "{step:?}");
+    }
+}
+
+/// Lesson 09's client: 500 clients at once, 20 messages each, every echo checked by the client
+/// (its exit status says all were right).
+#[test]
+fn five_hundred_clients_of_twenty_rounds_are_all_served() {
+    for step in STEPS {
+        let server = start(step, &[]);
+        let addr = server.addr.to_string();
+        let out = common::run(
+            MANY,
+            &["--addr", &addr, "--clients", "500", "--rounds", "20"],
+        );
+        let summary = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{step:?}: {out:?}");
+        assert!(
+            summary.starts_with("served 500/500 clients\n"),
+            "{step:?}: {summary}"
+        );
+        server.wait_for_count("closed the connection", 500);
     }
 }
 
