@@ -183,6 +183,9 @@ fn readiness_loop(listener: &TcpListener, args: &Args, log: &mut Log) -> Result<
     // be accepted.
     watch(&poller, listener, Event::readable(LISTENER)).context("cannot watch the listener")?;
     let mut events = Events::new();
+    // One read buffer for every client, in turn: lesson 02's echo answers each read as it
+    // comes. A framed protocol (lesson 04's header) would need one per client, to keep a
+    // message's first bytes until the rest arrives.
     let mut buf = [0u8; 1024];
     let mut next_key = LISTENER + 1;
     let mut idle = Deadlines::new(args.idle_timeout);

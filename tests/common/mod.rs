@@ -279,17 +279,21 @@ pub fn proc_status(pid: u32, field: &str) -> u64 {
     number.parse().unwrap_or_else(|_| panic!("{field}: {line}"))
 }
 
-/// Waits until the process is stopped (a SIGSTOP has taken effect: state `T` in
-/// `/proc/PID/stat`); panics after [`SAFETY`].
+/// The process's state from `/proc/PID/stat`: `R` running or waiting for a CPU, `S` asleep
+/// (in a system call that waits), `T` stopped, …
+#[cfg(target_os = "linux")]
+pub fn proc_state(pid: u32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The state follows the command name, which is in parentheses and may contain spaces.
+    stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap()
+}
+
+/// Waits until the process is stopped (a SIGSTOP has taken effect: state `T`); panics after
+/// [`SAFETY`].
 #[cfg(target_os = "linux")]
 pub fn wait_until_stopped(pid: u32) {
     let deadline = Instant::now() + SAFETY;
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        // The state follows the command name, which is in parentheses.
-        if stat[stat.rfind(')').unwrap() + 2..].starts_with('T') {
-            return;
-        }
+    while proc_state(pid) != 'T' {
         assert!(Instant::now() < deadline, "process {pid} never stopped");
         thread::sleep(Duration::from_millis(1));
     }
