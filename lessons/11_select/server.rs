@@ -93,7 +93,10 @@ fn main() -> Result<()> {
         .set_nonblocking(true)
         .context("cannot make the listening socket non-blocking")?;
 
-    let mut log = Log::with_capacity(64 * 1024, io::stdout());
+    // With --trace, no buffer: each log line goes out at once, in order with the trace lines
+    // (on stderr, unbuffered) of the reads and writes it is about.
+    let buffer = if args.common.trace { 0 } else { 64 * 1024 };
+    let mut log = Log::with_capacity(buffer, io::stdout());
     match args.busy {
         true => busy_loop(&listener, &args, &mut log),
         false => readiness_loop(&listener, &args, &mut log),
