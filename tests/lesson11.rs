@@ -8,7 +8,6 @@ mod common;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::thread;
 use std::time::Duration;
 
 use common::{connect, read_to_end, Server};
@@ -466,7 +465,7 @@ fn busy_burns_a_core_while_idle_and_the_readiness_loop_sleeps() {
             if common::proc_state(server.pid()) == 'R' {
                 running += 1;
             }
-            thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(10));
         }
         (common::cpu_ticks(server.pid()) - before, running)
     };
