@@ -1,4 +1,5 @@
-//! Exercise 9, lesson 11 (IO多路复用): a non-blocking write may take only part of a reply.
+//! Exercise 12, lesson 11 (IO多路复用): a non-blocking write may take only part of a reply.
+//! 练习 12，第 11 课（IO多路复用）：非阻塞的写，可能只写出回复的一部分。
 //!
 //! The course's select server keeps each client's reply in `w_data[sock]` and, once `select`
 //! says the socket is writable, calls `sock.send(w_data[sock])` and deletes the entry. On a
@@ -10,6 +11,16 @@
 //! The tests write through a socket whose send buffer takes 1, then 2, then 3 … bytes per
 //! call, full in between (`WouldBlock`), and through a real TCP connection to a peer that
 //! reads only once 16 MB of replies are queued, more than the kernel's buffers hold.
+//!
+//! 课程里的 select 服务端把每个客户端的回复放在 `w_data[sock]` 里，等 `select` 说这个套接字
+//! 可写了，就调用 `sock.send(w_data[sock])`，再删掉这一项。可在非阻塞的套接字上，`send`（Rust
+//! 里是 `write`）只收下发送缓冲区放得下的那些字节，返回收下了多少；回复剩下的部分跟着这一项
+//! 一起被删掉，客户端永远收不到。`Outbox` 就是一个客户端的 `w_data`：套接字没收下的每个字节，
+//! 它都得按顺序留着，等以后的某次写把它们收下。
+//!
+//! 测试通过一个发送缓冲区每次只收 1 个、2 个、3 个……字节、两次之间都是满的（`WouldBlock`）
+//! 的套接字来写；也通过一条真实的 TCP 连接来写，对端要等 16 MB 的回复全部排好队才开始读，
+//! 这比内核的缓冲区放得下的还多。
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -41,6 +52,10 @@ impl Outbox {
                     // how many bytes (from the front) the socket took: keep the others, in
                     // order, for the next call. (A write of 0 bytes would loop for ever here:
                     // what should it be?)
+                    // TODO（中文）：这是 select 例子里的 `sock.send(w_data[sock])` 加
+                    // `del w_data[sock]`：不管发没发出去，统统忘掉。`written` 是套接字（从最前面
+                    // 起）收下了多少个字节：其余的要按顺序留着，等下一次调用。（一次写收下 0 个
+                    // 字节，这里就会永远循环下去：那应该算什么？）
                     let _ = written;
                     self.unsent.clear();
                 }
@@ -121,6 +136,9 @@ fn main() -> io::Result<()> {
 mod tests {
     use super::*;
 
+    // `same(got, want, what)`: compares bytes, and says where they differ.
+    include!("../common/same_bytes.rs");
+
     /// A non-blocking socket whose send buffer takes 1 byte, then 2, then 3 … per call, and
     /// is full (`WouldBlock`) on every other call, as a slow client's may be.
     struct Narrow {
@@ -156,18 +174,6 @@ mod tests {
         }
     }
 
-    /// Compares byte strings with a short message (not megabytes of bytes).
-    fn same(got: &[u8], want: &[u8]) {
-        let first_difference = got.iter().zip(want).position(|(a, b)| a != b);
-        assert!(
-            got == want,
-            "the client got {} bytes, {} were sent; first difference at byte {:?}",
-            got.len(),
-            want.len(),
-            first_difference.unwrap_or(got.len().min(want.len()))
-        );
-    }
-
     /// Calls `flush` as the event loop would on each "writable", until nothing waits.
     fn drain(outbox: &mut Outbox, sock: &mut Narrow) {
         for _ in 0..100_000 {
@@ -191,7 +197,7 @@ mod tests {
             outbox.send(&mut sock, reply).unwrap();
         }
         drain(&mut outbox, &mut sock);
-        same(&sock.taken, &replies.concat());
+        same(&sock.taken, &replies.concat(), "what the socket took");
     }
 
     /// A reply queued while an older one still waits goes behind it, never in front.
@@ -206,7 +212,11 @@ mod tests {
         );
         outbox.send(&mut sock, b"second123").unwrap();
         drain(&mut outbox, &mut sock);
-        same(&sock.taken, b"first reply123second123");
+        same(
+            &sock.taken,
+            b"first reply123second123",
+            "what the socket took",
+        );
     }
 
     #[test]
@@ -216,7 +226,7 @@ mod tests {
         outbox.send(&mut sock, b"ab").unwrap();
         drain(&mut outbox, &mut sock);
         assert!(!outbox.waiting());
-        same(&sock.taken, b"ab");
+        same(&sock.taken, b"ab", "what the socket took");
     }
 
     /// 16 MB of replies over a real connection to a client that reads only once they are all
@@ -225,6 +235,6 @@ mod tests {
     fn sixteen_megabytes_to_a_late_reader_arrive_whole() {
         let replies = replies(16 * 1024);
         let got = send_to_a_late_reader(&replies).unwrap();
-        same(&got, &replies.concat());
+        same(&got, &replies.concat(), "what the client received");
     }
 }

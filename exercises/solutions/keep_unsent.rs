@@ -1,4 +1,5 @@
-//! Exercise 9, lesson 11 (IO多路复用): a non-blocking write may take only part of a reply.
+//! Exercise 12, lesson 11 (IO多路复用): a non-blocking write may take only part of a reply.
+//! 练习 12，第 11 课（IO多路复用）：非阻塞的写，可能只写出回复的一部分。
 //!
 //! The course's select server keeps each client's reply in `w_data[sock]` and, once `select`
 //! says the socket is writable, calls `sock.send(w_data[sock])` and deletes the entry. On a
@@ -10,6 +11,16 @@
 //! The tests write through a socket whose send buffer takes 1, then 2, then 3 … bytes per
 //! call, full in between (`WouldBlock`), and through a real TCP connection to a peer that
 //! reads only once 16 MB of replies are queued, more than the kernel's buffers hold.
+//!
+//! 课程里的 select 服务端把每个客户端的回复放在 `w_data[sock]` 里，等 `select` 说这个套接字
+//! 可写了，就调用 `sock.send(w_data[sock])`，再删掉这一项。可在非阻塞的套接字上，`send`（Rust
+//! 里是 `write`）只收下发送缓冲区放得下的那些字节，返回收下了多少；回复剩下的部分跟着这一项
+//! 一起被删掉，客户端永远收不到。`Outbox` 就是一个客户端的 `w_data`：套接字没收下的每个字节，
+//! 它都得按顺序留着，等以后的某次写把它们收下。
+//!
+//! 测试通过一个发送缓冲区每次只收 1 个、2 个、3 个……字节、两次之间都是满的（`WouldBlock`）
+//! 的套接字来写；也通过一条真实的 TCP 连接来写，对端要等 16 MB 的回复全部排好队才开始读，
+//! 这比内核的缓冲区放得下的还多。
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -118,6 +129,9 @@ fn main() -> io::Result<()> {
 mod tests {
     use super::*;
 
+    // `same(got, want, what)`: compares bytes, and says where they differ.
+    include!("../common/same_bytes.rs");
+
     /// A non-blocking socket whose send buffer takes 1 byte, then 2, then 3 … per call, and
     /// is full (`WouldBlock`) on every other call, as a slow client's may be.
     struct Narrow {
@@ -153,18 +167,6 @@ mod tests {
         }
     }
 
-    /// Compares byte strings with a short message (not megabytes of bytes).
-    fn same(got: &[u8], want: &[u8]) {
-        let first_difference = got.iter().zip(want).position(|(a, b)| a != b);
-        assert!(
-            got == want,
-            "the client got {} bytes, {} were sent; first difference at byte {:?}",
-            got.len(),
-            want.len(),
-            first_difference.unwrap_or(got.len().min(want.len()))
-        );
-    }
-
     /// Calls `flush` as the event loop would on each "writable", until nothing waits.
     fn drain(outbox: &mut Outbox, sock: &mut Narrow) {
         for _ in 0..100_000 {
@@ -188,7 +190,7 @@ mod tests {
             outbox.send(&mut sock, reply).unwrap();
         }
         drain(&mut outbox, &mut sock);
-        same(&sock.taken, &replies.concat());
+        same(&sock.taken, &replies.concat(), "what the socket took");
     }
 
     /// A reply queued while an older one still waits goes behind it, never in front.
@@ -203,7 +205,11 @@ mod tests {
         );
         outbox.send(&mut sock, b"second123").unwrap();
         drain(&mut outbox, &mut sock);
-        same(&sock.taken, b"first reply123second123");
+        same(
+            &sock.taken,
+            b"first reply123second123",
+            "what the socket took",
+        );
     }
 
     #[test]
@@ -213,7 +219,7 @@ mod tests {
         outbox.send(&mut sock, b"ab").unwrap();
         drain(&mut outbox, &mut sock);
         assert!(!outbox.waiting());
-        same(&sock.taken, b"ab");
+        same(&sock.taken, b"ab", "what the socket took");
     }
 
     /// 16 MB of replies over a real connection to a client that reads only once they are all
@@ -222,6 +228,6 @@ mod tests {
     fn sixteen_megabytes_to_a_late_reader_arrive_whole() {
         let replies = replies(16 * 1024);
         let got = send_to_a_late_reader(&replies).unwrap();
-        same(&got, &replies.concat());
+        same(&got, &replies.concat(), "what the client received");
     }
 }
