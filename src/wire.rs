@@ -167,6 +167,7 @@ pub struct Traced<S> {
     inner: S,
     enabled: bool,
     label: String,
+    nonblocking: bool,
 }
 
 impl<S> Traced<S> {
@@ -176,6 +177,7 @@ impl<S> Traced<S> {
             inner,
             enabled,
             label: String::new(),
+            nonblocking: false,
         }
     }
 
@@ -185,7 +187,17 @@ impl<S> Traced<S> {
             inner,
             enabled,
             label: format!("[{label}] "),
+            nonblocking: false,
         }
+    }
+
+    /// For a socket in non-blocking mode (lesson 11): a call that fails with `WouldBlock`
+    /// ("nothing has arrived yet", "no room yet") moved no byte and is not shown. A loop that
+    /// tries every socket in turn makes such calls by the million; the trace shows the ones
+    /// that moved bytes, ended the stream or really failed. (The trace file still gets them.)
+    pub fn nonblocking(mut self) -> Self {
+        self.nonblocking = true;
+        self
     }
 
     /// The wrapped socket, for calls that are not reads or writes (`peer_addr`, `shutdown`, …).
@@ -210,7 +222,8 @@ impl<S> Traced<S> {
 
     fn show(&self, what: &str, result: &io::Result<usize>, buf: &[u8]) {
         record(&self.label, what, result, buf);
-        if !self.enabled {
+        let would_block = matches!(result, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        if !self.enabled || (self.nonblocking && would_block) {
             return;
         }
         let with_hex = HEX.load(Ordering::Relaxed);

@@ -23,6 +23,7 @@ const TWINNED: &[&str] = &[
     "lessons/07_video_service",
     "lessons/08_browser",
     "lessons/09_threads",
+    "lessons/11_select",
     "exercises",
 ];
 

@@ -63,7 +63,14 @@ use common::SAFETY;
 const NOT_YET_CHECKED: &[&str] = &[];
 
 /// How a line of a commands-only block starts: what a learner types, not what a program prints.
-const COMMANDS: &[&str] = &["cargo ", "cd ", "rustlings", "python3 ", "python "];
+const COMMANDS: &[&str] = &[
+    "cargo ",
+    "cd ",
+    "rustlings",
+    "python3 ",
+    "python ",
+    "ulimit ",
+];
 
 /// Blocks that are neither commands nor a program's output: (page, first line).
 const NOT_OUTPUT: &[(&str, &str)] = &[
@@ -178,6 +185,7 @@ const SESSIONS: &[&Session] = &[
     &LESSON09_HOLD_02,
     &LESSON09_HOLD_09,
     &LESSON09_PROCESSES,
+    &LESSON11_TWO_CLIENTS,
 ];
 
 const LESSON01: Session = Session {
@@ -553,6 +561,25 @@ const LESSON09_PROCESSES: Session = Session {
     ..PLAIN
 };
 
+/// Client A stays connected at its prompt while client B, piped, is answered and leaves; then A
+/// talks again. Each step waits for the answer or the server's line before the next, so the
+/// server's log comes in the README's order.
+const LESSON11_TWO_CLIENTS: Session = Session {
+    page: "lessons/11_select/README.md",
+    server: Some(("lesson11-server", &[])),
+    client: ("lesson02-client", &[]),
+    tty: true,
+    steps: &[
+        Type("hello"),
+        Await(Client, "hello123", 1),
+        Run(&[], "你好\n"),
+        Await(Server, "closed the connection", 1),
+        Type("still here"),
+    ],
+    blocks: &[(Terminals, "terminal 2 (A)")],
+    ..PLAIN
+};
+
 /// The notes' section 4 client, as the READMEs tell the learner to save it: only the address
 /// and `DATA_PATH` changed (`PORT` and `DATA` are filled in by the test). The first two lines
 /// are the test's, not the notes'. `os.listdir` returns names in the file system's order, which
@@ -659,6 +686,12 @@ fn lesson08_readme_transcripts() {
 #[cfg(target_os = "linux")]
 fn lesson09_readme_transcripts() {
     check_page("lessons/09_threads/README.md");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn lesson11_readme_transcripts() {
+    check_page("lessons/11_select/README.md");
 }
 
 #[test]

@@ -116,6 +116,16 @@ impl Server {
         }
     }
 
+    /// Waits until the server's stdout or stderr has a line containing `needle`, and returns
+    /// the first such line (without its line break).
+    pub fn wait_for_line(&self, needle: &str) -> String {
+        self.wait_for_log(needle);
+        let all = self.stdout() + "\n" + &self.stderr();
+        let line = all.lines().find(|l| l.contains(needle));
+        line.unwrap_or_else(|| panic!("{needle:?} spans lines: {all:?}"))
+            .to_string()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
@@ -255,6 +265,38 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12 here.
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// A number from `/proc/PID/status`: `Threads`, or a size in KiB (`VmRSS`, `VmHWM`).
+#[cfg(target_os = "linux")]
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    let number = line.trim().trim_end_matches(" kB");
+    number.parse().unwrap_or_else(|_| panic!("{field}: {line}"))
+}
+
+/// The process's state from `/proc/PID/stat`: `R` running or waiting for a CPU, `S` asleep
+/// (in a system call that waits), `T` stopped, …
+#[cfg(target_os = "linux")]
+pub fn proc_state(pid: u32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The state follows the command name, which is in parentheses and may contain spaces.
+    stat[stat.rfind(')').unwrap() + 2..].chars().next().unwrap()
+}
+
+/// Waits until the process is stopped (a SIGSTOP has taken effect: state `T`); panics after
+/// [`SAFETY`].
+#[cfg(target_os = "linux")]
+pub fn wait_until_stopped(pid: u32) {
+    let deadline = Instant::now() + SAFETY;
+    while proc_state(pid) != 'T' {
+        assert!(Instant::now() < deadline, "process {pid} never stopped");
+        thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// The command sequence that shows 黏包 in lesson 03 (`seq -s ' ' 1000` is 3893 bytes of
@@ -512,12 +554,19 @@ pub fn assert_web_requests_never_run(label: &str, server: &str, client: &str) {
 
 /// Out of file descriptors, `accept` fails at once, again and again (the connection stays
 /// queued): `server` started with only 4 descriptors (stdin, stdout, stderr, the listener)
-/// must log it and pause a second between tries instead of spinning. Lessons 02-05 pause
-/// alike; lesson 07 backs off and has its own test.
+/// must log it and pause a second between tries instead of spinning. Lessons 02-05 and 11
+/// pause alike; lesson 07 backs off and has its own test.
 #[cfg(target_os = "linux")]
 pub fn assert_accept_errors_pause(server: &str, args: &[&str]) {
-    let script = r#"ulimit -n 4 && exec "$0" "$@""#;
-    let mut all = vec!["-c", script, server, "--addr", "127.0.0.1:0"];
+    assert_accept_errors_pause_with_fds(server, args, 4);
+}
+
+/// [`assert_accept_errors_pause`] for a server that holds `fds` descriptors while it waits
+/// for its first client (lesson 11's poller holds some of its own): no more are allowed.
+#[cfg(target_os = "linux")]
+pub fn assert_accept_errors_pause_with_fds(server: &str, args: &[&str], fds: u32) {
+    let script = format!(r#"ulimit -n {fds} && exec "$0" "$@""#);
+    let mut all = vec!["-c", script.as_str(), server, "--addr", "127.0.0.1:0"];
     all.extend_from_slice(args);
     let server = Server::start("sh", &all);
     let _queued = server.connect();
