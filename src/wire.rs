@@ -35,6 +35,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
+use crate::console::{self, Breaks};
+
 /// How many characters of a buffer the trace line shows.
 const PREVIEW_CHARS: usize = 40;
 
@@ -265,8 +267,11 @@ impl<S: Write> Write for Traced<S> {
 }
 
 /// A short, escaped, quoted preview of `bytes`: UTF-8 text shown as text (Chinese included),
-/// control characters escaped (`\n`), bytes that are not UTF-8 as `\xNN`, cut after
-/// [`PREVIEW_CHARS`] characters with `…`.
+/// every character [`console::one_line`] escapes written the same way (`\n`, `\x1b`, `\u202e`),
+/// `"` and `\` escaped inside the quotes, bytes that are not UTF-8 as `\xNN`, cut after
+/// [`PREVIEW_CHARS`] characters with `…`. Python shows bytes the same way, except that it shows
+/// every byte outside ASCII as `\xNN` where we show the text (so a C1 character, U+009B, and a
+/// lone byte 0x9b both read `\x9b` here: `--hex` tells them apart).
 pub fn preview(bytes: &[u8]) -> String {
     preview_chars(bytes, PREVIEW_CHARS)
 }
@@ -282,7 +287,7 @@ pub fn trace_preview(bytes: &[u8]) -> String {
     text
 }
 
-/// [`preview`] cut after `max` characters (the wire pictures use shorter ones).
+/// [`preview`] cut after `max` characters.
 pub fn preview_chars(bytes: &[u8], max: usize) -> String {
     let mut out = String::from("\"");
     let mut shown = 0;
@@ -293,16 +298,14 @@ pub fn preview_chars(bytes: &[u8], max: usize) -> String {
                 return out;
             }
             match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' | '\r' | '\t' => out.extend(c.escape_default()),
-                // Other ASCII control bytes (a length header's zeros) as Python shows them:
-                // struct.pack('i', 14) is b'\x0e\x00\x00\x00'.
-                c if c.is_ascii_control() => {
-                    let _ = write!(out, "\\x{:02x}", c as u32);
+                // The quoting: what would end the quotes, or look like an escape, is escaped.
+                '"' | '\\' => {
+                    out.push('\\');
+                    out.push(c);
                 }
-                c if c.is_control() => out.extend(c.escape_default()),
-                c => out.push(c),
+                // The rule of every lesson, line breaks included (a length header's zeros
+                // show as Python shows them: struct.pack('i', 14) is b'\x0e\x00\x00\x00').
+                c => console::push_safe(&mut out, c, Breaks::Escape),
             }
             shown += 1;
         }
@@ -330,6 +333,12 @@ mod tests {
         assert_eq!(preview("你好".as_bytes()), "\"你好\"");
         assert_eq!(preview(&[0xC4, 0xE3, b'a']), r#""\xc4\xe3a""#);
         assert_eq!(preview(&[14, 0, 0, 0, b'{']), r#""\x0e\x00\x00\x00{""#);
+        assert_eq!(preview(br#"say "hi" \x1b"#), r#""say \"hi\" \\x1b""#);
+        // The rule of every lesson: Trojan Source and invisible characters too.
+        assert_eq!(
+            preview("a\u{202e}b\u{200b}c\u{9b}\x1b".as_bytes()),
+            r#""a\u202eb\u200bc\x9b\x1b""#
+        );
         let long = "x".repeat(100);
         assert_eq!(preview(long.as_bytes()), format!("\"{}\"…", "x".repeat(40)));
     }

@@ -179,6 +179,30 @@ fn client_text_is_escaped_in_the_log() {
     assert!(!log.lines().any(|l| l.starts_with("fake")), "{log:?}");
 }
 
+/// Text that shows as other text: a right-to-left override (U+202E, Trojan Source) makes
+/// `invoice\u202efdp.exe` show as `invoiceexe.pdf`, a zero-width space (U+200B) hides in a
+/// word. Neither reaches a terminal raw: the server's log and the client's screen show them
+/// written out, as Python's `repr()` writes them, by the rule every lesson shares.
+#[test]
+fn trojan_source_and_invisible_characters_are_escaped_on_both_sides() {
+    let server = Server::start(SERVER, &[]);
+    let addr = server.addr.to_string();
+    let out = run_client(
+        CLIENT,
+        &["--addr", &addr],
+        "invoice\u{202e}fdp.exe\nzero\u{200b}width\n".as_bytes(),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "invoice\\u202efdp.exe123\nzero\\u200bwidth123\n"
+    );
+    server.wait_for_log("says: \"invoice\\u202efdp.exe\"\n");
+    server.wait_for_log("says: \"zero\\u200bwidth\"\n");
+    let log = server.stdout();
+    assert!(!log.contains(['\u{202e}', '\u{200b}']), "{log:?}");
+}
+
 #[test]
 fn a_killed_client_does_not_stop_the_server() {
     let server = Server::start(SERVER, &[]);

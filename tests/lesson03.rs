@@ -424,7 +424,10 @@ fn accept_out_of_file_descriptors_logs_and_pauses_instead_of_spinning() {
 
 /// A hostile server can send terminal commands as "output": `\x1b]0;…\x07` retitles the
 /// learner's window, `\x1b[2J` clears it (OpenSSH's scp printed such bytes raw:
-/// CVE-2019-6109). The client shows them escaped; Chinese, tabs and line breaks print as sent.
+/// CVE-2019-6109); a right-to-left override (U+202E) makes `invoice\u202efdp.exe` show as
+/// `invoiceexe.pdf` (Trojan Source) and a zero-width space (U+200B) hides in a word. The client
+/// shows them escaped, as Python's `repr()` writes them; Chinese, tabs and line breaks print as
+/// sent.
 #[test]
 fn a_servers_terminal_commands_are_printed_escaped() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -433,7 +436,8 @@ fn a_servers_terminal_commands_are_printed_escaped() {
         let (mut sock, _) = listener.accept().unwrap();
         let mut command = [0u8; 1024];
         let _ = sock.read(&mut command).unwrap();
-        let reply = "\x1b]0;PWNED\x07\x1b[2J你好\tok\r\n\u{9b}31m\x7f";
+        let reply =
+            "\x1b]0;PWNED\x07\x1b[2J你好\tok\r\n\u{9b}31m\x7f invoice\u{202e}fdp.exe a\u{200b}b";
         sock.write_all(reply.as_bytes()).unwrap();
     });
     let out = run_client(CLIENT, &["--addr", &addr], b"ls\n");
@@ -441,8 +445,31 @@ fn a_servers_terminal_commands_are_printed_escaped() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "\\x1b]0;PWNED\\x07\\x1b[2J你好\tok\r\n\\x9b31m\\x7f\n"
+        "\\x1b]0;PWNED\\x07\\x1b[2J你好\tok\r\n\\x9b31m\\x7f invoice\\u202efdp.exe a\\u200bb\n"
     );
+}
+
+/// The same characters in a command: its output reaches the client escaped, and the server's
+/// log line escapes them in the command (Rust's `{:?}`, which escapes every character the
+/// lessons' rule does: `\u{202e}`).
+#[cfg(unix)]
+#[test]
+fn trojan_source_in_a_command_is_escaped_in_the_output_and_the_log() {
+    let server = Server::start(SERVER, &[]);
+    let addr = server.addr.to_string();
+    let command = "echo invoice\u{202e}fdp.exe a\u{200b}b";
+    let out = run_client(
+        CLIENT,
+        &["--addr", &addr],
+        format!("{command}\n").as_bytes(),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "invoice\\u202efdp.exe a\\u200bb\n\n"
+    );
+    server.wait_for_log("ran \"echo invoice\\u{202e}fdp.exe a\\u{200b}b\": 24 bytes\n");
+    assert!(!server.stdout().contains(['\u{202e}', '\u{200b}']));
 }
 
 // =============================================================================================

@@ -1093,9 +1093,11 @@ fn a_hostile_servers_strings_are_printed_escaped() {
         handle.join().unwrap();
         let stderr = text(&result.stderr);
         assert!(!result.status.success(), "{args:?}");
-        // Escaped by Rust's `{:?}` (`\u{1b}`), or by JSON where the client shows a whole reply.
+        // Escaped by the rule of every lesson (`\x1b`), or by JSON where the client shows a
+        // whole reply (`\u001b`, and the C1 character, which JSON leaves as it is, as `\x9b`).
         assert!(
-            stderr.contains(r"\u{1b}]0;pwned\u{7}") || stderr.contains(r"\u001b]0;pwned\u0007"),
+            stderr.contains(r"\x1b]0;pwned\x07\x1b[2J\x9b2J")
+                || stderr.contains(r"\u001b]0;pwned\u0007\u001b[2J\x9b2J"),
             "{args:?}: {stderr:?}"
         );
         assert!(

@@ -53,10 +53,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser;
 use serde_json::{json, Value};
+use socket_lessons::console::one_line;
 use socket_lessons::{announce, cli, is_timeout, wire::Traced};
 use xxhash_rust::xxh3::Xxh3;
 
-use protocol::{check_name, get_size, get_str, hex, printable, Object, Pace, TempFile, CHUNK};
+use protocol::{check_name, get_size, get_str, hex, Object, Pace, TempFile, CHUNK};
 
 /// `log!("{peer} connected")`: one line of the server's log (stdout). Never `println!`, which
 /// panics when stdout is closed and blocks when nobody reads it; see [`log_line`].
@@ -255,7 +256,7 @@ fn serve(sock: TcpStream, peer: SocketAddr, config: &Config) -> String {
             },
             Some(other) => Err(Failure::Refuse(format!(
                 "\"cmd\" must be a string, got {}",
-                printable(&other.to_string())
+                one_line(&other.to_string())
             ))),
         };
 
@@ -606,10 +607,10 @@ fn same_file(_: &Metadata, _: &Metadata) -> bool {
 fn describe(request: &Object) -> String {
     let show = |value: &Value| match value {
         Value::String(s) => format!("{s:?}"),
-        other => printable(&other.to_string()).into_owned(),
+        other => one_line(&other.to_string()).into_owned(),
     };
     let mut text = match request.get("cmd") {
-        Some(Value::String(cmd)) => printable(cmd).into_owned(),
+        Some(Value::String(cmd)) => one_line(cmd).into_owned(),
         Some(other) => format!("cmd {}", show(other)),
         None => "upload (notes, no cmd)".into(),
     };
