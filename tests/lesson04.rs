@@ -343,6 +343,14 @@ fn help_works_and_bad_arguments_exit_2() {
     }
 }
 
+/// Out of file descriptors, `accept` fails at once, again and again. The server logs it and
+/// pauses a second between tries instead of spinning.
+#[cfg(target_os = "linux")]
+#[test]
+fn accept_out_of_file_descriptors_logs_and_pauses_instead_of_spinning() {
+    common::assert_accept_errors_pause(SERVER, &[]);
+}
+
 /// One client at a time: a client that connects and says nothing would hold the server from
 /// everyone else. After --idle-timeout it is dropped with a line that says so, and the client
 /// queued behind it is served. Lessons 03 and 04 share the code and this test.

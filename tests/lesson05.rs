@@ -234,8 +234,8 @@ fn a_browser_post_is_refused_by_the_header_length_cap() {
     serves_the_next_client(&server, &s.dir);
 }
 
-/// Out of file descriptors, `accept` fails at once, again and again (the connection stays
-/// queued). The server logs it and pauses a second between tries instead of spinning.
+/// Out of file descriptors, `accept` fails at once, again and again. The server logs it and
+/// pauses a second between tries instead of spinning.
 #[cfg(target_os = "linux")]
 #[test]
 fn accept_out_of_file_descriptors_logs_and_pauses_instead_of_spinning() {

@@ -690,9 +690,11 @@ fn remove_stale_temp_files(dir: &Path) {
 
 /// Pauses after a failed `accept`, and logs a repeated failure once.
 ///
-/// When the process is out of file descriptors (EMFILE), `accept` fails at once, and the
-/// connection that caused it stays queued, so the next `accept` fails at once too: a loop that
-/// just logs and retries burns a core and writes millions of identical lines. Go's `net/http`
+/// When the process is out of file descriptors (EMFILE), `accept` fails at once, and so does
+/// every next one until a descriptor is free: on Linux `accept` takes a descriptor for the new
+/// connection before it looks at the queue, so it fails whether or not a client waits (one that
+/// does stays queued). A loop that just logs and retries burns a core and writes millions of
+/// identical lines. Go's `net/http`
 /// sleeps 5 ms after such a failure, doubling up to 1 s; so do we. Meanwhile connections that
 /// end give descriptors back, and the queue is served again.
 #[derive(Default)]
