@@ -235,8 +235,9 @@ impl<S> Traced<S> {
             }
             Err(e) => format!("{}{what} failed: {e}", self.label),
         };
-        // Not `eprintln!`, which panics when stderr is closed (`2>&-`): a trace line that
-        // cannot be shown is dropped, the socket call it describes has already happened.
+        // Not `eprintln!`, which panics when stderr cannot be written: a pipe whose reader has
+        // gone (`2> >(head -1)`: EPIPE; std ignores only a stderr closed outright, `2>&-`,
+        // EBADF). A trace line that cannot be shown is dropped; its socket call has happened.
         let _ = writeln!(io::stderr(), "{line}");
     }
 }

@@ -60,7 +60,7 @@ use xxhash_rust::xxh3::Xxh3;
 use protocol::{check_name, get_size, get_str, hex, Object, Pace, TempFile, CHUNK};
 
 /// `log!("{peer} connected")`: one line of the server's log (stdout). Never `println!`, which
-/// panics when stdout is closed and blocks when nobody reads it; see [`log_line`].
+/// panics when stdout's reader has gone and blocks when nobody reads it; see [`log_line`].
 macro_rules! log {
     ($($arg:tt)*) => { log_line(format!($($arg)*)) };
 }
@@ -158,8 +158,9 @@ fn main() -> Result<()> {
                 backoff.succeeded();
                 pair
             }
-            // A failure here belongs to one connection (reset while queued) or to a moment
-            // (out of file descriptors): log it, pause, and keep accepting. See AcceptBackoff.
+            // A failure here belongs to one connection (a client that left while queued, on
+            // macOS and Windows; Linux returns it and its first read fails) or to a moment (out
+            // of file descriptors): log it, pause, and keep accepting. See AcceptBackoff.
             Err(e) => {
                 backoff.failed(&e);
                 continue;
@@ -749,8 +750,8 @@ const LOG_QUEUE: usize = 1024;
 
 /// Starts the thread that writes the log to stdout.
 ///
-/// Why a thread: `println!` panics when stdout is closed (`lesson07-server | head -1` kills
-/// the server at its second line, exit 101), and blocks when stdout is a pipe nobody reads
+/// Why a thread: `println!` panics when stdout is a pipe whose reader has gone
+/// (`lesson07-server | head -1` kills the server at its second line, exit 101), and blocks when stdout is a pipe nobody reads
 /// (every connection thread would stop at its next log line). Here connection threads only
 /// put a line in a bounded queue without waiting ([`log_line`]); this one thread writes, and
 /// ignores write errors. If stdout blocks, only this thread waits, the queue fills, and
