@@ -23,17 +23,12 @@
 //!   hex: e4 bd a0 e5 a5 bd
 //! ```
 //!
-//! For tools, not learners: with `SOCKET_LESSONS_TRACE_FILE=PATH` in the environment, every
-//! read and write through a [`Traced`] socket is also appended to PATH as one JSON line, with
-//! or without `--trace` (see [`TraceRecord`]). `examples/wire_picture.rs` draws the lessons'
-//! wire pictures from those files.
+//! The wire pictures in the lessons' READMEs are drawn from these lines (see
+//! `examples/wire_picture`), so the pictures show what a learner sees here.
 
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::console::{self, Breaks};
 
@@ -54,89 +49,6 @@ pub fn set_hex(on: bool) {
     HEX.store(on, Ordering::Relaxed);
 }
 
-/// The environment variable that names the machine-readable trace file.
-pub const TRACE_FILE_ENV: &str = "SOCKET_LESSONS_TRACE_FILE";
-
-/// One line of the machine-readable trace (`SOCKET_LESSONS_TRACE_FILE`), as JSON.
-///
-/// `seq` counts this process's events from 1 and `micros` is a monotonic clock since its first
-/// event; neither can be compared between two processes. To put a client's and a server's
-/// events in one order, use byte offsets instead (`src/picture.rs` does): in each direction the
-/// bytes are read in the order they were written, so a read can be placed after the write that
-/// holds its last byte. That is always correct; clocks of two processes are not.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct TraceRecord {
-    /// The process that made the call: two processes may share one file.
-    pub pid: u32,
-    pub seq: u64,
-    pub micros: u64,
-    /// The `[label]` of the trace line (a server's peer address), empty for a client.
-    pub label: String,
-    /// `read` or `write`.
-    pub op: String,
-    /// Bytes moved (0 with `end` or `error`).
-    pub n: usize,
-    /// All the bytes moved, in hex.
-    pub hex: String,
-    /// A read that returned 0: end of stream.
-    #[serde(default)]
-    pub end: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// The trace file, opened on first use; `None` when the variable is not set or cannot be opened.
-fn trace_file() -> Option<&'static Mutex<File>> {
-    static FILE: OnceLock<Option<Mutex<File>>> = OnceLock::new();
-    FILE.get_or_init(|| {
-        let path = std::env::var_os(TRACE_FILE_ENV)?;
-        match OpenOptions::new().create(true).append(true).open(&path) {
-            Ok(f) => Some(Mutex::new(f)),
-            Err(e) => {
-                eprintln!(
-                    "cannot open {TRACE_FILE_ENV}={}: {e}",
-                    path.to_string_lossy()
-                );
-                None
-            }
-        }
-    })
-    .as_ref()
-}
-
-/// Appends one [`TraceRecord`] to the trace file, if there is one.
-fn record(label: &str, op: &str, result: &io::Result<usize>, buf: &[u8]) {
-    let Some(file) = trace_file() else { return };
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    static START: OnceLock<Instant> = OnceLock::new();
-    let micros = START.get_or_init(Instant::now).elapsed().as_micros() as u64;
-    let (n, end, error) = match result {
-        Ok(n) => (*n, *n == 0 && op == "read" && !buf.is_empty(), None),
-        Err(e) => (0, false, Some(e.to_string())),
-    };
-    let rec = TraceRecord {
-        pid: std::process::id(),
-        seq: SEQ.fetch_add(1, Ordering::Relaxed) + 1,
-        micros,
-        label: label
-            .trim_start_matches('[')
-            .trim_end_matches("] ")
-            .to_string(),
-        op: op.to_string(),
-        n,
-        hex: hex(&buf[..n], usize::MAX).replace(' ', ""),
-        end,
-        error,
-    };
-    // Serialising a struct of strings and numbers cannot fail.
-    let mut line = serde_json::to_string(&rec).unwrap_or_default();
-    line.push('\n');
-    // The lock keeps lines of two connections' threads whole; a tool's file, so errors are ignored.
-    if let Ok(mut f) = file.lock() {
-        let _ = f.write_all(line.as_bytes());
-    }
-}
-
 /// The first `max` bytes of `bytes` as hex pairs (`e4 bd a0`), with `…` when there are more.
 pub fn hex(bytes: &[u8], max: usize) -> String {
     let mut out = String::new();
@@ -154,7 +66,7 @@ pub fn hex(bytes: &[u8], max: usize) -> String {
 }
 
 /// A short buffer with bytes that are not text: usually a length header (报头).
-pub fn short_binary(bytes: &[u8]) -> bool {
+fn short_binary(bytes: &[u8]) -> bool {
     bytes.len() <= HEX_UP_TO && bytes.iter().any(|&b| is_binary(b))
 }
 
@@ -211,7 +123,6 @@ impl<S> Traced<S> {
     }
 
     fn show(&self, what: &str, result: &io::Result<usize>, buf: &[u8]) {
-        record(&self.label, what, result, buf);
         if !self.enabled {
             return;
         }
@@ -289,7 +200,7 @@ pub fn trace_preview(bytes: &[u8]) -> String {
 }
 
 /// [`preview`] cut after `max` characters.
-pub fn preview_chars(bytes: &[u8], max: usize) -> String {
+fn preview_chars(bytes: &[u8], max: usize) -> String {
     let mut out = String::from("\"");
     let mut shown = 0;
     for chunk in bytes.utf8_chunks() {

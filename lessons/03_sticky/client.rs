@@ -89,8 +89,8 @@ fn main() -> Result<()> {
         }
 
         // `print(data.decode('gbk'))`: the notes decode as GBK here and as UTF-8 elsewhere
-        // (bug 9). We try UTF-8, then GBK. A read that stops in the middle of a character
-        // shows U+FFFD (�) there: one more sign that 1024 bytes is not a message.
+        // (bug 9); `decode_output` (src/console.rs) tries UTF-8, then GBK. A read that stops
+        // mid-character shows U+FFFD (�) there: one more sign that 1024 bytes is not a message.
         // Escaped where a terminal would obey them (`\x1b[2J` clears the screen) or they
         // hide text (`\u202e`): a server is not to be trusted with our terminal.
         println!(
