@@ -7,6 +7,9 @@
 //! scratch directory, so "nothing written outside" is checked by listing the scratch.
 
 mod common;
+// Lesson 04's framing, as lessons 05 and 07 include it; its unit tests run here too.
+#[path = "../lessons/04_header/protocol.rs"]
+mod framing;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -46,30 +49,32 @@ impl Videos {
 /// 'size': 100000, 'info': '视频很提神醒脑!'})`, 200 bytes, so `struct.pack('i', 200)` is `c8000000`.
 const NOTES_HEADER: &str = r#"{"file_name": "\u6ce2\u591a\u91ce\u8001\u5e08\u5408\u96c6.mp4", "desc": "\u8fd9\u662f\u975e\u5e38\u91cd\u8981\u7684\u6570\u636e", "size": 100000, "info": "\u89c6\u9891\u5f88\u63d0\u795e\u9192\u8111!"}"#;
 
-/// `json.dumps(data_dict)` for any name and size: Python's separators, non-ASCII as `\uXXXX`.
+/// `json.dumps(data_dict)` for any name and size, byte for byte as Python writes it (`", "`,
+/// `": "`, `\"`, `\\`, `\n`, non-ASCII as `\uXXXX`): lesson 04's `json_dumps`, the one such
+/// writer, held to Python's output by its unit tests and by the first test below.
 fn python_json(name: &str, size: usize) -> String {
-    let escape = |s: &str| -> String {
-        let mut out = String::new();
-        for unit in s.encode_utf16() {
-            match unit {
-                0x20..=0x7e if unit != 0x22 && unit != 0x5c => out.push(unit as u8 as char),
-                _ => out.push_str(&format!("\\u{unit:04x}")),
-            }
-        }
-        out
+    /// The notes' `data_dict`, key for key and in the same order.
+    #[derive(serde::Serialize)]
+    struct NotesDict<'a> {
+        file_name: &'a str,
+        desc: &'a str,
+        size: usize,
+        info: &'a str,
+    }
+    let dict = NotesDict {
+        file_name: name,
+        desc: "这是非常重要的数据",
+        size,
+        info: "视频很提神醒脑!",
     };
-    format!(
-        "{{\"file_name\": \"{}\", \"desc\": \"{}\", \"size\": {size}, \"info\": \"{}\"}}",
-        escape(name),
-        escape("这是非常重要的数据"),
-        escape("视频很提神醒脑!")
-    )
+    // json_dumps writes ASCII only.
+    String::from_utf8(framing::json_dumps(&dict).unwrap()).unwrap()
 }
 
 /// `struct.pack('i', len(data_json))`, then `data_json.encode('utf8')`.
 fn frame(json: &str) -> Vec<u8> {
-    let mut out = (json.len() as i32).to_le_bytes().to_vec();
-    out.extend_from_slice(json.as_bytes());
+    let mut out = Vec::new();
+    framing::write_frame(&mut out, json.as_bytes()).unwrap();
     out
 }
 
@@ -98,8 +103,13 @@ fn the_notes_python_client_bytes_two_uploads_on_one_connection_are_stored_intact
     let server = s.server(&[]);
     let first = random_bytes(1, 100_000);
     let second = random_bytes(2, 70_000);
-    // The notes' exact header bytes, so the helper below is checked against Python once.
+    // The notes' exact header bytes, so the helper is checked against Python; and a name
+    // with what JSON escapes, as `python3 -c "import json; print(json.dumps({...}))"` writes it.
     assert_eq!(python_json("波多野老师合集.mp4", 100_000), NOTES_HEADER);
+    assert_eq!(
+        python_json("a\"b\\c\nd\t\u{202e}.mp4", 3),
+        r#"{"file_name": "a\"b\\c\nd\t\u202e.mp4", "desc": "\u8fd9\u662f\u975e\u5e38\u91cd\u8981\u7684\u6570\u636e", "size": 3, "info": "\u89c6\u9891\u5f88\u63d0\u795e\u9192\u8111!"}"#
+    );
     assert_eq!(frame(NOTES_HEADER)[..4], [0xc8, 0, 0, 0]);
 
     let mut sock = server.connect();
