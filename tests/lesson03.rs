@@ -14,7 +14,7 @@ use std::io::Read;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 
-use common::{run, run_client, Server};
+use common::{assert_bytes_eq, run, run_client, Server};
 #[cfg(unix)]
 use common::{shell_output, STICKY_SEQUENCE};
 
@@ -82,10 +82,7 @@ fn naive_client_reads_leftover_as_the_next_answer() {
     expected.push(b'\n');
     expected.extend_from_slice(&seq[n1..n1 + n2]);
     expected.push(b'\n');
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&expected)
-    );
+    assert_bytes_eq(&out.stdout, &expected, "the client's output");
     // So the answer printed for `echo hi` is the continuation of `seq`'s output, while `hi` was
     // sent all right: it waits in the socket behind the rest of `seq`.
     server.wait_for_log("ran \"echo hi\": 3 bytes\n");
@@ -184,7 +181,7 @@ fn utf8_cut_by_a_read_is_not_taken_for_gbk() {
     // What the client promises: UTF-8, with U+FFFD for the cut character's first two bytes.
     let expected = format!("{}\n", String::from_utf8_lossy(&output[..n]));
     assert!(expected.ends_with("162\u{FFFD}\n"), "{expected}");
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
+    assert_bytes_eq(&out.stdout, &expected, "the client's output");
 }
 
 /// Bug 8: a remote shell on a LAN address. Refused, exit 2, one line that says how to insist.
@@ -226,7 +223,7 @@ fn endless_output_is_cut_at_max_output() {
     let reply = ask_until(&mut sock, "yes", b"bytes]\n");
     let mut expected = b"y\n".repeat(50_000);
     expected.extend_from_slice(b"[output cut at 100000 bytes]\n");
-    assert_eq!(reply, expected);
+    assert_bytes_eq(&reply, &expected, "the reply to `yes`");
     assert_eq!(ask_until(&mut sock, "echo next", b"\n"), b"next\n");
 }
 
@@ -261,8 +258,9 @@ fn command_filling_stderr_first_does_not_deadlock() {
     sock.write_all(command.as_bytes()).unwrap();
     let mut reply = vec![0u8; 4 + 200_000];
     sock.read_exact(&mut reply).unwrap();
-    assert_eq!(&reply[..4], b"out\n");
-    assert!(reply[4..].iter().all(|&b| b == b'e'));
+    let mut expected = b"out\n".to_vec();
+    expected.extend_from_slice(&b"e".repeat(200_000));
+    assert_bytes_eq(&reply, &expected, "the reply");
 }
 
 /// A timeout kills everything the command started, not only the shell: both sleeps (one in
@@ -522,10 +520,7 @@ mod windows {
         expected.push(b'\n');
         expected.extend_from_slice(&seq[n1..n1 + n2]);
         expected.push(b'\n');
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&expected)
-        );
+        assert_bytes_eq(&out.stdout, &expected, "the client's output");
         assert!(!out.stdout[n1 + 1..].starts_with(b"hi\r\n"));
         server.wait_for_log("ran \"echo hi\"");
     }
@@ -542,7 +537,8 @@ mod windows {
         }
         let (count, seq) = count_to(20000);
         let mut sock = server.connect();
-        assert_eq!(ask_until(&mut sock, &count, b"\n20000\r\n"), seq);
+        let reply = ask_until(&mut sock, &count, b"\n20000\r\n");
+        assert_bytes_eq(&reply, &seq, "the reply");
         server.wait_for_count("closed the connection", 3);
     }
 
@@ -595,11 +591,7 @@ mod windows {
         ] {
             let reply = ask_until(&mut sock, &command, b"\n");
             let reply = ask_more_until(&mut sock, reply, &help);
-            assert_eq!(
-                String::from_utf8_lossy(&reply),
-                String::from_utf8_lossy(&help),
-                "{command}"
-            );
+            assert_bytes_eq(&reply, &help, &command);
         }
         drop(sock);
         drop(server);
@@ -638,7 +630,7 @@ mod windows {
         let reply = ask_until(&mut sock, "for /L %i in (1,0,2) do @echo y", b"bytes]\n");
         let mut expected = b"y\r\n".repeat(33333);
         expected.extend_from_slice(b"[output cut at 99999 bytes]\n");
-        assert_eq!(reply, expected);
+        assert_bytes_eq(&reply, &expected, "the reply");
         assert_eq!(ask_until(&mut sock, "echo next", b"\n"), b"next\r\n");
 
         let server = Server::start(SERVER, &["--max-output", "5"]);
@@ -663,8 +655,9 @@ mod windows {
         sock.write_all(command.as_bytes()).unwrap();
         let mut reply = vec![0u8; 5 + 160_000];
         sock.read_exact(&mut reply).unwrap();
-        assert_eq!(&reply[..5], b"out\r\n");
-        assert!(reply[5..].iter().all(|&b| b == b'e'));
+        let mut expected = b"out\r\n".to_vec();
+        expected.extend_from_slice(&b"e".repeat(160_000));
+        assert_bytes_eq(&reply, &expected, "the reply");
         let _ = std::fs::remove_dir_all(dir);
     }
 

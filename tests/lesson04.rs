@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::thread;
 
-use common::{run, run_client, Server};
+use common::{assert_bytes_eq, run, run_client, Server};
 #[cfg(unix)]
 use common::{shell_output, STICKY_SEQUENCE};
 
@@ -43,10 +43,10 @@ fn the_sequence_that_breaks_lesson03_comes_out_right() {
     for mode in MODES {
         let out = run_pair(mode, &[], STICKY_SEQUENCE.as_bytes());
         assert!(out.status.success(), "{mode}: {out:?}");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&expected),
-            "{mode}"
+        assert_bytes_eq(
+            &out.stdout,
+            &expected,
+            &format!("{mode}: the client's output"),
         );
     }
 }
@@ -72,8 +72,11 @@ fn each_answer_arrives_whole_for_every_edge_size() {
     for mode in MODES {
         let out = run_pair(mode, &[], input.as_bytes());
         assert!(out.status.success(), "{mode}: {:?}", out.status);
-        assert_eq!(out.stdout.len(), expected.len(), "{mode}");
-        assert!(out.stdout == expected, "{mode}: answers differ");
+        assert_bytes_eq(
+            &out.stdout,
+            &expected,
+            &format!("{mode}: the client's output"),
+        );
     }
 }
 
@@ -144,10 +147,10 @@ fn runaway_commands_are_cut_and_the_next_is_answered() {
             b"sleep 60\nyes\necho next\n",
         );
         assert!(out.status.success(), "{mode}: {out:?}");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&expected),
-            "{mode}"
+        assert_bytes_eq(
+            &out.stdout,
+            &expected,
+            &format!("{mode}: the client's output"),
         );
     }
 }
@@ -223,7 +226,11 @@ fn client_reads_an_answer_sent_one_byte_at_a_time() {
     for (mode, reply) in [("fixed", fixed), ("json", json)] {
         let out = client_against(mode, &[], reply);
         assert!(out.status.success(), "{mode}: {out:?}");
-        assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{body}\n"));
+        assert_bytes_eq(
+            &out.stdout,
+            format!("{body}\n"),
+            &format!("{mode}: the output"),
+        );
     }
 }
 
@@ -402,10 +409,10 @@ mod windows {
         for mode in MODES {
             let out = run_pair(mode, &[], b"for /L %i in (1,1,1000) do @echo %i\necho hi\n");
             assert!(out.status.success(), "{mode}: {out:?}");
-            assert_eq!(
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&expected),
-                "{mode}"
+            assert_bytes_eq(
+                &out.stdout,
+                &expected,
+                &format!("{mode}: the client's output"),
             );
         }
     }
@@ -437,7 +444,11 @@ mod windows {
         for mode in MODES {
             let out = run_pair(mode, &[], input.as_bytes());
             assert!(out.status.success(), "{mode}: {out:?}");
-            assert_eq!(String::from_utf8(out.stdout).unwrap(), expected, "{mode}");
+            assert_bytes_eq(
+                &out.stdout,
+                &expected,
+                &format!("{mode}: the client's output"),
+            );
         }
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -458,10 +469,10 @@ mod windows {
                 b"for /L %i in (1,0,2) do @rem\nfor /L %i in (1,0,2) do @echo y\necho next\n",
             );
             assert!(out.status.success(), "{mode}: {out:?}");
-            assert_eq!(
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&expected),
-                "{mode}"
+            assert_bytes_eq(
+                &out.stdout,
+                &expected,
+                &format!("{mode}: the client's output"),
             );
         }
     }
@@ -510,8 +521,11 @@ mod windows {
         for mode in MODES {
             let out = run_pair(mode, &[], input.as_bytes());
             assert!(out.status.success(), "{mode}: {:?}", out.status);
-            assert_eq!(out.stdout.len(), expected.len(), "{mode}");
-            assert!(out.stdout == expected, "{mode}: answers differ");
+            assert_bytes_eq(
+                &out.stdout,
+                &expected,
+                &format!("{mode}: the client's output"),
+            );
         }
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{entries, random_bytes, run, run_client, Scratch, Server};
+use common::{assert_bytes_eq, entries, random_bytes, run, run_client, Scratch, Server};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_lesson05-server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_lesson05-client");
@@ -94,7 +94,7 @@ fn serves_the_next_client(server: &Server, dir: &Path) {
     notes_upload(&mut sock, "next.bin", &data);
     drop(sock);
     server.wait_for_log("stored \"next.bin\": 500 bytes");
-    assert_eq!(fs::read(dir.join("next.bin")).unwrap(), data);
+    assert_bytes_eq(fs::read(dir.join("next.bin")).unwrap(), &data, "next.bin");
 }
 
 #[test]
@@ -127,8 +127,13 @@ fn the_notes_python_client_bytes_two_uploads_on_one_connection_are_stored_intact
         log.contains("stored \"01 后期课程安排.mp4\": 70000 bytes"),
         "{log}"
     );
-    assert_eq!(fs::read(s.dir.join("波多野老师合集.mp4")).unwrap(), first);
-    assert_eq!(fs::read(s.dir.join("01 后期课程安排.mp4")).unwrap(), second);
+    let stored = |name| fs::read(s.dir.join(name)).unwrap();
+    assert_bytes_eq(stored("波多野老师合集.mp4"), &first, "波多野老师合集.mp4");
+    assert_bytes_eq(
+        stored("01 后期课程安排.mp4"),
+        &second,
+        "01 后期课程安排.mp4",
+    );
     assert_eq!(
         entries(&s.dir),
         ["01 后期课程安排.mp4", "波多野老师合集.mp4"]
@@ -147,7 +152,7 @@ fn a_reupload_replaces_the_file_instead_of_appending() {
     notes_upload(&mut sock, "a.mp4", &new);
     server.wait_for_count("stored \"a.mp4\"", 2);
     // The notes' 'ab' would leave 80,000 bytes: the old file with the new one glued on.
-    assert_eq!(fs::read(s.dir.join("a.mp4")).unwrap(), new);
+    assert_bytes_eq(fs::read(s.dir.join("a.mp4")).unwrap(), &new, "a.mp4");
     assert_eq!(entries(&s.dir), ["a.mp4"]);
 }
 
@@ -364,8 +369,12 @@ fn the_client_uploads_the_numbers_typed_with_the_files_real_names() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
 
     server.wait_for_log("closed the connection");
-    assert_eq!(fs::read(s.dir.join("视频 1.mp4")).unwrap(), small);
-    assert_eq!(fs::read(s.dir.join("a.bin")).unwrap(), big);
+    assert_bytes_eq(
+        fs::read(s.dir.join("视频 1.mp4")).unwrap(),
+        &small,
+        "视频 1.mp4",
+    );
+    assert_bytes_eq(fs::read(s.dir.join("a.bin")).unwrap(), &big, "a.bin");
 }
 
 /// A learner who sits at the menu longer than --idle-timeout has been dropped by the server;

@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{entries, random_bytes, read_to_end, run, run_client, Scratch, Server, SAFETY};
+use common::{
+    assert_bytes_eq, entries, random_bytes, read_to_end, run, run_client, Scratch, Server, SAFETY,
+};
 use serde_json::{json, Value};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_lesson07-server");
@@ -88,7 +90,11 @@ fn upload_list_download_keep_every_byte_of_a_chinese_name_with_a_space() {
     let digest = xxh3_hex(&data);
     let summary = text(&up.stdout);
     assert!(summary.contains(name) && summary.contains(&digest) && summary.contains("verified"));
-    assert_eq!(fs::read(videos.join(name)).unwrap(), data);
+    assert_bytes_eq(
+        fs::read(videos.join(name)).unwrap(),
+        &data,
+        "the stored file",
+    );
 
     let list = client(&server, &["list"]);
     assert!(list.status.success(), "{}", text(&list.stderr));
@@ -98,7 +104,11 @@ fn upload_list_download_keep_every_byte_of_a_chinese_name_with_a_space() {
     let down = client(&server, &["download", name, "--out", out.to_str().unwrap()]);
     assert!(down.status.success(), "{}", text(&down.stderr));
     assert!(text(&down.stdout).contains(&digest));
-    assert_eq!(fs::read(out.join(name)).unwrap(), data);
+    assert_bytes_eq(
+        fs::read(out.join(name)).unwrap(),
+        &data,
+        "the downloaded file",
+    );
     assert_eq!(entries(&out), [name]);
     server.wait_for_log(&format!("sent 3000000 bytes, xxh3 {digest}"));
 }
@@ -146,8 +156,16 @@ fn notes_style_uploads_without_cmd_get_no_reply() {
     sock.shutdown(std::net::Shutdown::Write).unwrap();
     assert_eq!(read_to_end(&mut sock), b"");
 
-    assert_eq!(fs::read(videos.join("01 a.mp4")).unwrap(), first);
-    assert_eq!(fs::read(videos.join("02 视频.mp4")).unwrap(), second);
+    assert_bytes_eq(
+        fs::read(videos.join("01 a.mp4")).unwrap(),
+        &first,
+        "01 a.mp4",
+    );
+    assert_bytes_eq(
+        fs::read(videos.join("02 视频.mp4")).unwrap(),
+        &second,
+        "02 视频.mp4",
+    );
     assert_eq!(entries(&videos).len(), 2);
 }
 
@@ -163,7 +181,11 @@ fn reupload_replaces_the_file_instead_of_appending() {
         fs::write(&src, &data).unwrap();
         let up = client(&server, &["upload", src.to_str().unwrap()]);
         assert!(up.status.success(), "{}", text(&up.stderr));
-        assert_eq!(fs::read(videos.join("same.mp4")).unwrap(), data);
+        assert_bytes_eq(
+            fs::read(videos.join("same.mp4")).unwrap(),
+            &data,
+            "same.mp4",
+        );
     }
     assert_eq!(entries(&videos), ["same.mp4"]);
 }
@@ -345,10 +367,8 @@ fn an_idle_connection_does_not_block_16_parallel_uploads() {
     assert_eq!(entries(&videos).len(), 16);
     for i in 0..16u64 {
         let name = format!("part {i:02}.mp4");
-        assert_eq!(
-            fs::read(videos.join(&name)).unwrap(),
-            random_bytes(100 + i, 200_000 + i as usize)
-        );
+        let stored = fs::read(videos.join(&name)).unwrap();
+        assert_bytes_eq(stored, random_bytes(100 + i, 200_000 + i as usize), &name);
     }
 }
 

@@ -154,6 +154,48 @@ pub fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
     all
 }
 
+/// Asserts that `actual` is `expected`, byte for byte; `what` names them in the failure. A
+/// failure fits on one screen and says what differs: both lengths, the first byte that
+/// differs, and the 16 bytes before and after it, in hex and as text (`assert_eq!` on two
+/// buffers prints every byte of both: 600,000 numbers for a 100 KB reply).
+#[track_caller]
+pub fn assert_bytes_eq(actual: impl AsRef<[u8]>, expected: impl AsRef<[u8]>, what: &str) {
+    const AROUND: usize = 16;
+    let (got, want) = (actual.as_ref(), expected.as_ref());
+    if got == want {
+        return;
+    }
+    let at = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
+    let how = match (got.get(at), want.get(at)) {
+        (Some(a), Some(b)) => format!("byte {at} is {a:02x}, not {b:02x}"),
+        (None, _) => format!("it ends at byte {at}, before the expected bytes do"),
+        (_, None) => format!("it goes on at byte {at}, where the expected bytes end"),
+    };
+    let start = at.saturating_sub(AROUND);
+    let window = |label: &str, bytes: &[u8]| {
+        let part = &bytes[start.min(bytes.len())..(at + AROUND).min(bytes.len())];
+        let head = format!("  {label:<8} from byte {start}: ");
+        let hex = socket_lessons::wire::hex(part, usize::MAX);
+        let text = socket_lessons::wire::preview(part);
+        format!(
+            "{head}{hex}\n{:width$}{text}",
+            "",
+            width = head.chars().count()
+        )
+    };
+    panic!(
+        "{what}: {} bytes, expected {}; {how}\n{}\n{}",
+        got.len(),
+        want.len(),
+        window("got", got),
+        window("expected", want)
+    );
+}
+
 /// Runs a client binary to completion with `stdin` as its input; kills it after [`SAFETY`].
 pub fn run_client(bin: &str, args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(bin)
