@@ -442,7 +442,9 @@ mod windows {
         expected.push_str(&help);
         expected.push('\n');
         for mode in MODES {
-            let out = run_pair(mode, &[], input.as_bytes());
+            // 20000 `echo`s through cmd.exe: under Wine on a loaded machine they took more than
+            // the default 10 s once (the output stopped at `[killed after 10 s]`).
+            let out = run_pair(mode, &["--timeout", "60"], input.as_bytes());
             assert!(out.status.success(), "{mode}: {out:?}");
             assert_bytes_eq(
                 &out.stdout,
