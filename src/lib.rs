@@ -1,4 +1,4 @@
-//! Plumbing shared by the lesson binaries, and nothing any lesson teaches.
+//! Plumbing shared by the lesson binaries, and one piece a lesson teaches.
 //!
 //! A learner reading `lessons/NN_name/server.rs` next to the course notes never needs this file
 //! to follow the socket calls: those are all in the lesson. What lives here is the part every
@@ -8,16 +8,19 @@
 //! - [`announce`]: the `listening on IP:PORT` line tests and learners wait for;
 //! - [`input`]: input lines from stdin, with the notes' `>>>:` prompt only on a terminal;
 //! - [`wire`]: `--trace` and `--hex`, a wrapper that shows every `read`/`write` on the socket;
-//! - [`picture`]: the wire pictures in the lessons' READMEs, drawn from real runs (not used by
-//!   any lesson binary);
-//! - [`console`]: decoding command output that may be UTF-8 or GBK (Chinese Windows);
+//! - [`console`]: the one rule for escaping a peer's text before it reaches a terminal or a
+//!   log, and decoding command output that may be UTF-8 or GBK (Chinese Windows);
 //! - [`is_timeout`]: whether a socket call failed because its timeout ran out, on every
 //!   platform.
+//!
+//! The piece that is taught: [`console::decode_output`] is lesson 03's fix for the notes' bug 9
+//! (they decode a command's output as `gbk` in one place and `utf8` in another). It lives here
+//! because the clients of lessons 03 and 04, lesson 03's server and every client's stdin
+//! ([`input`]) use it; lesson 03's README and client send the learner here.
 
 pub mod cli;
 pub mod console;
 pub mod input;
-pub mod picture;
 pub mod wire;
 
 use std::io::{self, Write};

@@ -23,17 +23,14 @@
 //!   hex: e4 bd a0 e5 a5 bd
 //! ```
 //!
-//! For tools, not learners: with `SOCKET_LESSONS_TRACE_FILE=PATH` in the environment, every
-//! read and write through a [`Traced`] socket is also appended to PATH as one JSON line, with
-//! or without `--trace` (see [`TraceRecord`]). `examples/wire_picture.rs` draws the lessons'
-//! wire pictures from those files.
+//! The wire pictures in the lessons' READMEs are drawn from these lines (see
+//! `examples/wire_picture`), so the pictures show what a learner sees here.
 
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::console::{self, Breaks};
 
 /// How many characters of a buffer the trace line shows.
 const PREVIEW_CHARS: usize = 40;
@@ -50,89 +47,6 @@ static HEX: AtomicBool = AtomicBool::new(false);
 /// Turns the `--hex` line on or off for every [`Traced`] socket of this process.
 pub fn set_hex(on: bool) {
     HEX.store(on, Ordering::Relaxed);
-}
-
-/// The environment variable that names the machine-readable trace file.
-pub const TRACE_FILE_ENV: &str = "SOCKET_LESSONS_TRACE_FILE";
-
-/// One line of the machine-readable trace (`SOCKET_LESSONS_TRACE_FILE`), as JSON.
-///
-/// `seq` counts this process's events from 1 and `micros` is a monotonic clock since its first
-/// event; neither can be compared between two processes. To put a client's and a server's
-/// events in one order, use byte offsets instead (`src/picture.rs` does): in each direction the
-/// bytes are read in the order they were written, so a read can be placed after the write that
-/// holds its last byte. That is always correct; clocks of two processes are not.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct TraceRecord {
-    /// The process that made the call: two processes may share one file.
-    pub pid: u32,
-    pub seq: u64,
-    pub micros: u64,
-    /// The `[label]` of the trace line (a server's peer address), empty for a client.
-    pub label: String,
-    /// `read` or `write`.
-    pub op: String,
-    /// Bytes moved (0 with `end` or `error`).
-    pub n: usize,
-    /// All the bytes moved, in hex.
-    pub hex: String,
-    /// A read that returned 0: end of stream.
-    #[serde(default)]
-    pub end: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// The trace file, opened on first use; `None` when the variable is not set or cannot be opened.
-fn trace_file() -> Option<&'static Mutex<File>> {
-    static FILE: OnceLock<Option<Mutex<File>>> = OnceLock::new();
-    FILE.get_or_init(|| {
-        let path = std::env::var_os(TRACE_FILE_ENV)?;
-        match OpenOptions::new().create(true).append(true).open(&path) {
-            Ok(f) => Some(Mutex::new(f)),
-            Err(e) => {
-                eprintln!(
-                    "cannot open {TRACE_FILE_ENV}={}: {e}",
-                    path.to_string_lossy()
-                );
-                None
-            }
-        }
-    })
-    .as_ref()
-}
-
-/// Appends one [`TraceRecord`] to the trace file, if there is one.
-fn record(label: &str, op: &str, result: &io::Result<usize>, buf: &[u8]) {
-    let Some(file) = trace_file() else { return };
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    static START: OnceLock<Instant> = OnceLock::new();
-    let micros = START.get_or_init(Instant::now).elapsed().as_micros() as u64;
-    let (n, end, error) = match result {
-        Ok(n) => (*n, *n == 0 && op == "read" && !buf.is_empty(), None),
-        Err(e) => (0, false, Some(e.to_string())),
-    };
-    let rec = TraceRecord {
-        pid: std::process::id(),
-        seq: SEQ.fetch_add(1, Ordering::Relaxed) + 1,
-        micros,
-        label: label
-            .trim_start_matches('[')
-            .trim_end_matches("] ")
-            .to_string(),
-        op: op.to_string(),
-        n,
-        hex: hex(&buf[..n], usize::MAX).replace(' ', ""),
-        end,
-        error,
-    };
-    // Serialising a struct of strings and numbers cannot fail.
-    let mut line = serde_json::to_string(&rec).unwrap_or_default();
-    line.push('\n');
-    // The lock keeps lines of two connections' threads whole; a tool's file, so errors are ignored.
-    if let Ok(mut f) = file.lock() {
-        let _ = f.write_all(line.as_bytes());
-    }
 }
 
 /// The first `max` bytes of `bytes` as hex pairs (`e4 bd a0`), with `…` when there are more.
@@ -152,7 +66,7 @@ pub fn hex(bytes: &[u8], max: usize) -> String {
 }
 
 /// A short buffer with bytes that are not text: usually a length header (报头).
-pub fn short_binary(bytes: &[u8]) -> bool {
+fn short_binary(bytes: &[u8]) -> bool {
     bytes.len() <= HEX_UP_TO && bytes.iter().any(|&b| is_binary(b))
 }
 
@@ -194,7 +108,7 @@ impl<S> Traced<S> {
     /// For a socket in non-blocking mode (lesson 11): a call that fails with `WouldBlock`
     /// ("nothing has arrived yet", "no room yet") moved no byte and is not shown. A loop that
     /// tries every socket in turn makes such calls by the million; the trace shows the ones
-    /// that moved bytes, ended the stream or really failed. (The trace file still gets them.)
+    /// that moved bytes, ended the stream or really failed.
     pub fn nonblocking(mut self) -> Self {
         self.nonblocking = true;
         self
@@ -221,7 +135,6 @@ impl<S> Traced<S> {
     }
 
     fn show(&self, what: &str, result: &io::Result<usize>, buf: &[u8]) {
-        record(&self.label, what, result, buf);
         let would_block = matches!(result, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
         if !self.enabled || (self.nonblocking && would_block) {
             return;
@@ -246,8 +159,9 @@ impl<S> Traced<S> {
             }
             Err(e) => format!("{}{what} failed: {e}", self.label),
         };
-        // Not `eprintln!`, which panics when stderr is closed (`2>&-`): a trace line that
-        // cannot be shown is dropped, the socket call it describes has already happened.
+        // Not `eprintln!`, which panics when stderr cannot be written: a pipe whose reader has
+        // gone (`2> >(head -1)`: EPIPE; std ignores only a stderr closed outright, `2>&-`,
+        // EBADF). A trace line that cannot be shown is dropped; its socket call has happened.
         let _ = writeln!(io::stderr(), "{line}");
     }
 }
@@ -278,8 +192,11 @@ impl<S: Write> Write for Traced<S> {
 }
 
 /// A short, escaped, quoted preview of `bytes`: UTF-8 text shown as text (Chinese included),
-/// control characters escaped (`\n`), bytes that are not UTF-8 as `\xNN`, cut after
-/// [`PREVIEW_CHARS`] characters with `…`.
+/// every character [`console::one_line`] escapes written the same way (`\n`, `\x1b`, `\u202e`),
+/// `"` and `\` escaped inside the quotes, bytes that are not UTF-8 as `\xNN`, cut after
+/// [`PREVIEW_CHARS`] characters with `…`. Python shows bytes the same way, except that it shows
+/// every byte outside ASCII as `\xNN` where we show the text (so a C1 character, U+009B, and a
+/// lone byte 0x9b both read `\x9b` here: `--hex` tells them apart).
 pub fn preview(bytes: &[u8]) -> String {
     preview_chars(bytes, PREVIEW_CHARS)
 }
@@ -295,8 +212,8 @@ pub fn trace_preview(bytes: &[u8]) -> String {
     text
 }
 
-/// [`preview`] cut after `max` characters (the wire pictures use shorter ones).
-pub fn preview_chars(bytes: &[u8], max: usize) -> String {
+/// [`preview`] cut after `max` characters.
+fn preview_chars(bytes: &[u8], max: usize) -> String {
     let mut out = String::from("\"");
     let mut shown = 0;
     for chunk in bytes.utf8_chunks() {
@@ -306,16 +223,14 @@ pub fn preview_chars(bytes: &[u8], max: usize) -> String {
                 return out;
             }
             match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' | '\r' | '\t' => out.extend(c.escape_default()),
-                // Other ASCII control bytes (a length header's zeros) as Python shows them:
-                // struct.pack('i', 14) is b'\x0e\x00\x00\x00'.
-                c if c.is_ascii_control() => {
-                    let _ = write!(out, "\\x{:02x}", c as u32);
+                // The quoting: what would end the quotes, or look like an escape, is escaped.
+                '"' | '\\' => {
+                    out.push('\\');
+                    out.push(c);
                 }
-                c if c.is_control() => out.extend(c.escape_default()),
-                c => out.push(c),
+                // The rule of every lesson, line breaks included (a length header's zeros
+                // show as Python shows them: struct.pack('i', 14) is b'\x0e\x00\x00\x00').
+                c => console::push_safe(&mut out, c, Breaks::Escape),
             }
             shown += 1;
         }
@@ -343,6 +258,12 @@ mod tests {
         assert_eq!(preview("你好".as_bytes()), "\"你好\"");
         assert_eq!(preview(&[0xC4, 0xE3, b'a']), r#""\xc4\xe3a""#);
         assert_eq!(preview(&[14, 0, 0, 0, b'{']), r#""\x0e\x00\x00\x00{""#);
+        assert_eq!(preview(br#"say "hi" \x1b"#), r#""say \"hi\" \\x1b""#);
+        // The rule of every lesson: Trojan Source and invisible characters too.
+        assert_eq!(
+            preview("a\u{202e}b\u{200b}c\u{9b}\x1b".as_bytes()),
+            r#""a\u202eb\u200bc\x9b\x1b""#
+        );
         let long = "x".repeat(100);
         assert_eq!(preview(long.as_bytes()), format!("\"{}\"…", "x".repeat(40)));
     }

@@ -14,7 +14,7 @@ use std::io::Read;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 
-use common::{run, run_client, Server};
+use common::{assert_bytes_eq, run, run_client, Server};
 #[cfg(unix)]
 use common::{shell_output, STICKY_SEQUENCE};
 
@@ -82,20 +82,15 @@ fn naive_client_reads_leftover_as_the_next_answer() {
     expected.push(b'\n');
     expected.extend_from_slice(&seq[n1..n1 + n2]);
     expected.push(b'\n');
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&expected)
-    );
+    assert_bytes_eq(&out.stdout, &expected, "the client's output");
     // So the answer printed for `echo hi` is the continuation of `seq`'s output, while `hi` was
     // sent all right: it waits in the socket behind the rest of `seq`.
     server.wait_for_log("ran \"echo hi\": 3 bytes\n");
 }
 
-/// The notes' 123/456/789 demo, made deterministic: the server reads only once all 9 bytes
-/// are in its receive buffer (it peeks), so its first read returns the three writes as one.
-/// (Without that wait, whether they come together depends on timing: see the README.)
+/// The notes' 123/456/789 demo, as the two binaries run it (the README's transcript).
 #[test]
-fn three_writes_are_read_as_one() {
+fn the_demo_pair_prints_the_notes_result() {
     let server = Server::start(SERVER, &["--demo", "three-writes"]);
     let addr = server.addr.to_string();
     let out = run_client(CLIENT, &["--addr", &addr, "--demo", "three-writes"], b"");
@@ -112,21 +107,28 @@ fn three_writes_are_read_as_one() {
     server.wait_for_log("read 1: 9 bytes: \"123456789\"");
 }
 
-/// The same demo with the three writes made by the test itself, as the notes' Python client
-/// does them: three `send`s, each its own TCP segment (no Nagle), then close.
+/// Three writes, each its own TCP segment (no Nagle), read as one: the server reads only once
+/// all nine bytes are in its receive buffer (it peeks). The test gives it every chance to read
+/// them apart: the server is already waiting (its `connected` line comes just before) when
+/// `123` arrives, and `456` and `789` follow 100 ms apart. A server that read at once would
+/// get `123` alone; whatever the pauses (under the server's 2 s patience), ours gets nine.
 #[test]
-fn three_separate_segments_are_read_as_one() {
+fn three_writes_are_read_as_one() {
     let server = Server::start(SERVER, &["--demo", "three-writes"]);
     let mut sock = server.connect();
+    let me = sock.local_addr().unwrap();
     sock.set_nodelay(true).unwrap();
+    server.wait_for_log(&format!("{me} connected\n"));
     for part in [b"123", b"456", b"789"] {
         sock.write_all(part).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
     sock.shutdown(std::net::Shutdown::Write).unwrap();
     let report = String::from_utf8(common::read_to_end(&mut sock)).unwrap();
-    assert!(
-        report.starts_with("read 1: 9 bytes: \"123456789\"\n"),
-        "{report}"
+    assert_eq!(
+        report,
+        "read 1: 9 bytes: \"123456789\"\n\
+         read 2: 0 bytes (end of stream: the client has finished sending)\n"
     );
 }
 
@@ -179,7 +181,7 @@ fn utf8_cut_by_a_read_is_not_taken_for_gbk() {
     // What the client promises: UTF-8, with U+FFFD for the cut character's first two bytes.
     let expected = format!("{}\n", String::from_utf8_lossy(&output[..n]));
     assert!(expected.ends_with("162\u{FFFD}\n"), "{expected}");
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), expected);
+    assert_bytes_eq(&out.stdout, &expected, "the client's output");
 }
 
 /// Bug 8: a remote shell on a LAN address. Refused, exit 2, one line that says how to insist.
@@ -221,7 +223,7 @@ fn endless_output_is_cut_at_max_output() {
     let reply = ask_until(&mut sock, "yes", b"bytes]\n");
     let mut expected = b"y\n".repeat(50_000);
     expected.extend_from_slice(b"[output cut at 100000 bytes]\n");
-    assert_eq!(reply, expected);
+    assert_bytes_eq(&reply, &expected, "the reply to `yes`");
     assert_eq!(ask_until(&mut sock, "echo next", b"\n"), b"next\n");
 }
 
@@ -256,8 +258,9 @@ fn command_filling_stderr_first_does_not_deadlock() {
     sock.write_all(command.as_bytes()).unwrap();
     let mut reply = vec![0u8; 4 + 200_000];
     sock.read_exact(&mut reply).unwrap();
-    assert_eq!(&reply[..4], b"out\n");
-    assert!(reply[4..].iter().all(|&b| b == b'e'));
+    let mut expected = b"out\n".to_vec();
+    expected.extend_from_slice(&b"e".repeat(200_000));
+    assert_bytes_eq(&reply, &expected, "the reply");
 }
 
 /// A timeout kills everything the command started, not only the shell: both sleeps (one in
@@ -414,8 +417,8 @@ fn a_client_that_never_reads_is_dropped_after_the_idle_timeout() {
     common::assert_deaf_client_dropped(SERVER, CLIENT);
 }
 
-/// Out of file descriptors, `accept` fails at once, again and again (the connection stays
-/// queued). The server logs it and pauses a second between tries instead of spinning.
+/// Out of file descriptors, `accept` fails at once, again and again. The server logs it and
+/// pauses a second between tries instead of spinning.
 #[cfg(target_os = "linux")]
 #[test]
 fn accept_out_of_file_descriptors_logs_and_pauses_instead_of_spinning() {
@@ -424,7 +427,10 @@ fn accept_out_of_file_descriptors_logs_and_pauses_instead_of_spinning() {
 
 /// A hostile server can send terminal commands as "output": `\x1b]0;…\x07` retitles the
 /// learner's window, `\x1b[2J` clears it (OpenSSH's scp printed such bytes raw:
-/// CVE-2019-6109). The client shows them escaped; Chinese, tabs and line breaks print as sent.
+/// CVE-2019-6109); a right-to-left override (U+202E) makes `invoice\u202efdp.exe` show as
+/// `invoiceexe.pdf` (Trojan Source) and a zero-width space (U+200B) hides in a word. The client
+/// shows them escaped, as Python's `repr()` writes them; Chinese, tabs and line breaks print as
+/// sent.
 #[test]
 fn a_servers_terminal_commands_are_printed_escaped() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -433,7 +439,8 @@ fn a_servers_terminal_commands_are_printed_escaped() {
         let (mut sock, _) = listener.accept().unwrap();
         let mut command = [0u8; 1024];
         let _ = sock.read(&mut command).unwrap();
-        let reply = "\x1b]0;PWNED\x07\x1b[2J你好\tok\r\n\u{9b}31m\x7f";
+        let reply =
+            "\x1b]0;PWNED\x07\x1b[2J你好\tok\r\n\u{9b}31m\x7f invoice\u{202e}fdp.exe a\u{200b}b";
         sock.write_all(reply.as_bytes()).unwrap();
     });
     let out = run_client(CLIENT, &["--addr", &addr], b"ls\n");
@@ -441,8 +448,31 @@ fn a_servers_terminal_commands_are_printed_escaped() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "\\x1b]0;PWNED\\x07\\x1b[2J你好\tok\r\n\\x9b31m\\x7f\n"
+        "\\x1b]0;PWNED\\x07\\x1b[2J你好\tok\r\n\\x9b31m\\x7f invoice\\u202efdp.exe a\\u200bb\n"
     );
+}
+
+/// The same characters in a command: its output reaches the client escaped, and the server's
+/// log line escapes them in the command (Rust's `{:?}`, which escapes every character the
+/// lessons' rule does: `\u{202e}`).
+#[cfg(unix)]
+#[test]
+fn trojan_source_in_a_command_is_escaped_in_the_output_and_the_log() {
+    let server = Server::start(SERVER, &[]);
+    let addr = server.addr.to_string();
+    let command = "echo invoice\u{202e}fdp.exe a\u{200b}b";
+    let out = run_client(
+        CLIENT,
+        &["--addr", &addr],
+        format!("{command}\n").as_bytes(),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "invoice\\u202efdp.exe a\\u200bb\n\n"
+    );
+    server.wait_for_log("ran \"echo invoice\\u{202e}fdp.exe a\\u{200b}b\": 24 bytes\n");
+    assert!(!server.stdout().contains(['\u{202e}', '\u{200b}']));
 }
 
 // =============================================================================================
@@ -490,10 +520,7 @@ mod windows {
         expected.push(b'\n');
         expected.extend_from_slice(&seq[n1..n1 + n2]);
         expected.push(b'\n');
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&expected)
-        );
+        assert_bytes_eq(&out.stdout, &expected, "the client's output");
         assert!(!out.stdout[n1 + 1..].starts_with(b"hi\r\n"));
         server.wait_for_log("ran \"echo hi\"");
     }
@@ -510,7 +537,8 @@ mod windows {
         }
         let (count, seq) = count_to(20000);
         let mut sock = server.connect();
-        assert_eq!(ask_until(&mut sock, &count, b"\n20000\r\n"), seq);
+        let reply = ask_until(&mut sock, &count, b"\n20000\r\n");
+        assert_bytes_eq(&reply, &seq, "the reply");
         server.wait_for_count("closed the connection", 3);
     }
 
@@ -563,11 +591,7 @@ mod windows {
         ] {
             let reply = ask_until(&mut sock, &command, b"\n");
             let reply = ask_more_until(&mut sock, reply, &help);
-            assert_eq!(
-                String::from_utf8_lossy(&reply),
-                String::from_utf8_lossy(&help),
-                "{command}"
-            );
+            assert_bytes_eq(&reply, &help, &command);
         }
         drop(sock);
         drop(server);
@@ -606,7 +630,7 @@ mod windows {
         let reply = ask_until(&mut sock, "for /L %i in (1,0,2) do @echo y", b"bytes]\n");
         let mut expected = b"y\r\n".repeat(33333);
         expected.extend_from_slice(b"[output cut at 99999 bytes]\n");
-        assert_eq!(reply, expected);
+        assert_bytes_eq(&reply, &expected, "the reply");
         assert_eq!(ask_until(&mut sock, "echo next", b"\n"), b"next\r\n");
 
         let server = Server::start(SERVER, &["--max-output", "5"]);
@@ -631,8 +655,9 @@ mod windows {
         sock.write_all(command.as_bytes()).unwrap();
         let mut reply = vec![0u8; 5 + 160_000];
         sock.read_exact(&mut reply).unwrap();
-        assert_eq!(&reply[..5], b"out\r\n");
-        assert!(reply[5..].iter().all(|&b| b == b'e'));
+        let mut expected = b"out\r\n".to_vec();
+        expected.extend_from_slice(&b"e".repeat(160_000));
+        assert_bytes_eq(&reply, &expected, "the reply");
         let _ = std::fs::remove_dir_all(dir);
     }
 

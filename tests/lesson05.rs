@@ -7,6 +7,9 @@
 //! scratch directory, so "nothing written outside" is checked by listing the scratch.
 
 mod common;
+// Lesson 04's framing, as lessons 05 and 07 include it; its unit tests run here too.
+#[path = "../lessons/04_header/protocol.rs"]
+mod framing;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -15,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{entries, random_bytes, run, run_client, Scratch, Server};
+use common::{assert_bytes_eq, entries, random_bytes, run, run_client, Scratch, Server};
 
 #[path = "common/bare_names.rs"]
 mod bare_names;
@@ -50,30 +53,32 @@ impl Videos {
 /// 'size': 100000, 'info': '视频很提神醒脑!'})`, 200 bytes, so `struct.pack('i', 200)` is `c8000000`.
 const NOTES_HEADER: &str = r#"{"file_name": "\u6ce2\u591a\u91ce\u8001\u5e08\u5408\u96c6.mp4", "desc": "\u8fd9\u662f\u975e\u5e38\u91cd\u8981\u7684\u6570\u636e", "size": 100000, "info": "\u89c6\u9891\u5f88\u63d0\u795e\u9192\u8111!"}"#;
 
-/// `json.dumps(data_dict)` for any name and size: Python's separators, non-ASCII as `\uXXXX`.
+/// `json.dumps(data_dict)` for any name and size, byte for byte as Python writes it (`", "`,
+/// `": "`, `\"`, `\\`, `\n`, non-ASCII as `\uXXXX`): lesson 04's `json_dumps`, the one such
+/// writer, held to Python's output by its unit tests and by the first test below.
 fn python_json(name: &str, size: usize) -> String {
-    let escape = |s: &str| -> String {
-        let mut out = String::new();
-        for unit in s.encode_utf16() {
-            match unit {
-                0x20..=0x7e if unit != 0x22 && unit != 0x5c => out.push(unit as u8 as char),
-                _ => out.push_str(&format!("\\u{unit:04x}")),
-            }
-        }
-        out
+    /// The notes' `data_dict`, key for key and in the same order.
+    #[derive(serde::Serialize)]
+    struct NotesDict<'a> {
+        file_name: &'a str,
+        desc: &'a str,
+        size: usize,
+        info: &'a str,
+    }
+    let dict = NotesDict {
+        file_name: name,
+        desc: "这是非常重要的数据",
+        size,
+        info: "视频很提神醒脑!",
     };
-    format!(
-        "{{\"file_name\": \"{}\", \"desc\": \"{}\", \"size\": {size}, \"info\": \"{}\"}}",
-        escape(name),
-        escape("这是非常重要的数据"),
-        escape("视频很提神醒脑!")
-    )
+    // json_dumps writes ASCII only.
+    String::from_utf8(framing::json_dumps(&dict).unwrap()).unwrap()
 }
 
 /// `struct.pack('i', len(data_json))`, then `data_json.encode('utf8')`.
 fn frame(json: &str) -> Vec<u8> {
-    let mut out = (json.len() as i32).to_le_bytes().to_vec();
-    out.extend_from_slice(json.as_bytes());
+    let mut out = Vec::new();
+    framing::write_frame(&mut out, json.as_bytes()).unwrap();
     out
 }
 
@@ -93,7 +98,7 @@ fn serves_the_next_client(server: &Server, dir: &Path) {
     notes_upload(&mut sock, "next.bin", &data);
     drop(sock);
     server.wait_for_log("stored \"next.bin\": 500 bytes");
-    assert_eq!(fs::read(dir.join("next.bin")).unwrap(), data);
+    assert_bytes_eq(fs::read(dir.join("next.bin")).unwrap(), &data, "next.bin");
 }
 
 #[test]
@@ -102,8 +107,13 @@ fn the_notes_python_client_bytes_two_uploads_on_one_connection_are_stored_intact
     let server = s.server(&[]);
     let first = random_bytes(1, 100_000);
     let second = random_bytes(2, 70_000);
-    // The notes' exact header bytes, so the helper below is checked against Python once.
+    // The notes' exact header bytes, so the helper is checked against Python; and a name
+    // with what JSON escapes, as `python3 -c "import json; print(json.dumps({...}))"` writes it.
     assert_eq!(python_json("波多野老师合集.mp4", 100_000), NOTES_HEADER);
+    assert_eq!(
+        python_json("a\"b\\c\nd\t\u{202e}.mp4", 3),
+        r#"{"file_name": "a\"b\\c\nd\t\u202e.mp4", "desc": "\u8fd9\u662f\u975e\u5e38\u91cd\u8981\u7684\u6570\u636e", "size": 3, "info": "\u89c6\u9891\u5f88\u63d0\u795e\u9192\u8111!"}"#
+    );
     assert_eq!(frame(NOTES_HEADER)[..4], [0xc8, 0, 0, 0]);
 
     let mut sock = server.connect();
@@ -121,8 +131,13 @@ fn the_notes_python_client_bytes_two_uploads_on_one_connection_are_stored_intact
         log.contains("stored \"01 后期课程安排.mp4\": 70000 bytes"),
         "{log}"
     );
-    assert_eq!(fs::read(s.dir.join("波多野老师合集.mp4")).unwrap(), first);
-    assert_eq!(fs::read(s.dir.join("01 后期课程安排.mp4")).unwrap(), second);
+    let stored = |name| fs::read(s.dir.join(name)).unwrap();
+    assert_bytes_eq(stored("波多野老师合集.mp4"), &first, "波多野老师合集.mp4");
+    assert_bytes_eq(
+        stored("01 后期课程安排.mp4"),
+        &second,
+        "01 后期课程安排.mp4",
+    );
     assert_eq!(
         entries(&s.dir),
         ["01 后期课程安排.mp4", "波多野老师合集.mp4"]
@@ -141,7 +156,7 @@ fn a_reupload_replaces_the_file_instead_of_appending() {
     notes_upload(&mut sock, "a.mp4", &new);
     server.wait_for_count("stored \"a.mp4\"", 2);
     // The notes' 'ab' would leave 80,000 bytes: the old file with the new one glued on.
-    assert_eq!(fs::read(s.dir.join("a.mp4")).unwrap(), new);
+    assert_bytes_eq(fs::read(s.dir.join("a.mp4")).unwrap(), &new, "a.mp4");
     assert_eq!(entries(&s.dir), ["a.mp4"]);
 }
 
@@ -278,8 +293,8 @@ fn a_browser_post_is_refused_by_the_header_length_cap() {
     serves_the_next_client(&server, &s.dir);
 }
 
-/// Out of file descriptors, `accept` fails at once, again and again (the connection stays
-/// queued). The server logs it and pauses a second between tries instead of spinning.
+/// Out of file descriptors, `accept` fails at once, again and again. The server logs it and
+/// pauses a second between tries instead of spinning.
 #[cfg(target_os = "linux")]
 #[test]
 fn accept_out_of_file_descriptors_logs_and_pauses_instead_of_spinning() {
@@ -398,8 +413,12 @@ fn the_client_uploads_the_numbers_typed_with_the_files_real_names() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
 
     server.wait_for_log("closed the connection");
-    assert_eq!(fs::read(s.dir.join("视频 1.mp4")).unwrap(), small);
-    assert_eq!(fs::read(s.dir.join("a.bin")).unwrap(), big);
+    assert_bytes_eq(
+        fs::read(s.dir.join("视频 1.mp4")).unwrap(),
+        &small,
+        "视频 1.mp4",
+    );
+    assert_bytes_eq(fs::read(s.dir.join("a.bin")).unwrap(), &big, "a.bin");
 }
 
 /// A learner who sits at the menu longer than --idle-timeout has been dropped by the server;

@@ -1,7 +1,10 @@
-//! The wire as the binaries show it: `--hex` under `--trace`, the machine-readable trace file,
-//! and the wire pictures in the lessons' READMEs, which must match what a fresh run does.
+//! The wire as the binaries show it: `--trace` and `--hex` under it, and the wire pictures in
+//! the lessons' READMEs, drawn from `--trace`, which must match what a fresh run does.
 
 mod common;
+#[cfg(target_os = "linux")]
+#[path = "../examples/wire_picture/picture.rs"]
+mod picture;
 
 use common::{run_client, Server};
 
@@ -9,33 +12,12 @@ const SERVER02: &str = env!("CARGO_BIN_EXE_lesson02-server");
 const CLIENT02: &str = env!("CARGO_BIN_EXE_lesson02-client");
 
 /// The client's stderr when it sends `你好` to lesson 02's server with `args`.
-fn trace_of_nihao(args: &[&str], env: Option<(&str, &std::path::Path)>) -> String {
+fn trace_of_nihao(args: &[&str]) -> String {
     let server = Server::start(SERVER02, &[]);
     let addr = server.addr.to_string();
     let mut all = vec!["--addr", addr.as_str()];
     all.extend_from_slice(args);
-    let out = match env {
-        None => run_client(CLIENT02, &all, "你好\n".as_bytes()),
-        Some((key, value)) => {
-            // run_client has no environment parameter; the variable reaches only this child.
-            let mut child = std::process::Command::new(CLIENT02)
-                .args(&all)
-                .env(key, value)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all("你好\n".as_bytes())
-                .unwrap();
-            child.wait_with_output().unwrap()
-        }
-    };
+    let out = run_client(CLIENT02, &all, "你好\n".as_bytes());
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "你好123\n");
     String::from_utf8(out.stderr).unwrap()
@@ -45,7 +27,7 @@ fn trace_of_nihao(args: &[&str], env: Option<(&str, &std::path::Path)>) -> Strin
 #[test]
 fn hex_shows_the_utf8_bytes_under_each_read_and_write() {
     assert_eq!(
-        trace_of_nihao(&["--trace", "--hex"], None),
+        trace_of_nihao(&["--trace", "--hex"]),
         "write 6 bytes: \"你好\"\n  hex: e4 bd a0 e5 a5 bd\n\
          read 9 bytes: \"你好123\"\n  hex: e4 bd a0 e5 a5 bd 31 32 33\n"
     );
@@ -55,8 +37,8 @@ fn hex_shows_the_utf8_bytes_under_each_read_and_write() {
 #[test]
 fn hex_alone_turns_the_trace_on() {
     assert_eq!(
-        trace_of_nihao(&["--hex"], None),
-        trace_of_nihao(&["--trace", "--hex"], None)
+        trace_of_nihao(&["--hex"]),
+        trace_of_nihao(&["--trace", "--hex"])
     );
 }
 
@@ -64,7 +46,7 @@ fn hex_alone_turns_the_trace_on() {
 #[test]
 fn trace_without_hex_is_one_line_per_call() {
     assert_eq!(
-        trace_of_nihao(&["--trace"], None),
+        trace_of_nihao(&["--trace"]),
         "write 6 bytes: \"你好\"\nread 9 bytes: \"你好123\"\n"
     );
 }
@@ -100,49 +82,6 @@ fn hex_shows_a_length_header_and_cuts_long_buffers() {
     );
 }
 
-/// `SOCKET_LESSONS_TRACE_FILE`: one JSON line per call, all the bytes in hex, even without
-/// `--trace` (and then nothing on stderr).
-#[test]
-fn trace_file_has_one_json_line_per_call() {
-    let dir = std::env::temp_dir().join(format!("wire-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("client.jsonl");
-    let _ = std::fs::remove_file(&file);
-    let stderr = trace_of_nihao(&[], Some(("SOCKET_LESSONS_TRACE_FILE", &file)));
-    assert_eq!(stderr, "");
-    let text = std::fs::read_to_string(&file).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), 2, "{text}");
-    let fields = |v: &serde_json::Value| {
-        (
-            v["seq"].as_u64().unwrap(),
-            v["label"].as_str().unwrap().to_string(),
-            v["op"].as_str().unwrap().to_string(),
-            v["n"].as_u64().unwrap(),
-            v["hex"].as_str().unwrap().to_string(),
-        )
-    };
-    assert_eq!(
-        fields(&lines[0]),
-        (1, String::new(), "write".into(), 6, "e4bda0e5a5bd".into())
-    );
-    assert_eq!(
-        fields(&lines[1]),
-        (
-            2,
-            String::new(),
-            "read".into(),
-            9,
-            "e4bda0e5a5bd313233".into()
-        )
-    );
-    assert!(lines[0]["micros"].as_u64().unwrap() <= lines[1]["micros"].as_u64().unwrap());
-}
-
 /// The pictures in the READMEs: each is drawn again from a fresh run of its lesson and must be
 /// the committed file, byte for byte (it holds no port, pid or time). When a lesson changes
 /// what it reads or writes, this fails until `cargo run --example wire_picture` draws it anew.
@@ -150,12 +89,13 @@ fn trace_file_has_one_json_line_per_call() {
 /// Drawn and checked on Linux only: the scenarios of 03 and 04 run `seq` through `sh`. The
 /// event lists do not depend on timing: each write is one system call, a read waits for bytes
 /// that are already on their way in one piece, and the client keeps its end open until the
-/// server has answered the last command (see `src/picture.rs`).
+/// server has answered the last command (see `examples/wire_picture/picture.rs`, the drawing
+/// code, included here from beside the example that is its one other user).
 #[cfg(target_os = "linux")]
 mod pictures {
     use std::path::Path;
 
-    use socket_lessons::picture::{draw, scenario};
+    use super::picture::{draw, scenario};
 
     fn check(lesson: &str) {
         let sc = scenario(lesson).unwrap();

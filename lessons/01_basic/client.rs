@@ -47,7 +47,7 @@ fn main() -> Result<()> {
         // Ok(0): the server closed the connection without answering.
         anyhow::bail!("the server closed the connection without a reply");
     }
-    // `print(data)`: the server's text, with what a terminal would obey (`\x1b[2J`) escaped.
+    // `print(data)`: the server's text, with what a terminal would obey or hide escaped.
     println!("{}", terminal_safe(&String::from_utf8_lossy(&buf[..n])));
 
     // 5. Hang up: `client.close()`. Dropping the stream closes it.

@@ -78,7 +78,7 @@ fn main() -> Result<()> {
         println!("the client hung up without a word");
         return Ok(());
     }
-    // `print(data)`: the peer's text, with what a terminal would obey (`\x1b[2J`) escaped.
+    // `print(data)`: the peer's text, with what a terminal would obey or hide escaped.
     println!("{}", terminal_safe(&String::from_utf8_lossy(&buf[..n])));
 
     // 6. Talk back: `sock.send(b'I AM FROM SERVER!')`.

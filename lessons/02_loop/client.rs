@@ -62,7 +62,7 @@ fn main() -> Result<()> {
             // Ok(0): the server closed the connection. No reply will ever come.
             bail!("the server closed the connection");
         }
-        // `print(data.decode('utf8'))`, with what a terminal would obey (`\x1b[2J`) escaped.
+        // `print(data.decode('utf8'))`, with what a terminal would obey or hide escaped.
         println!("{}", terminal_safe(&String::from_utf8_lossy(&buf[..n])));
     }
     Ok(())

@@ -77,10 +77,10 @@ fn main() -> Result<()> {
 
     // Step 5 (服务端链接循环): the connection loop: when one client leaves, serve the next.
     loop {
-        // accept() blocks until a client completed the handshake. It can fail for reasons that
-        // belong to that one connection (it was reset while queued), or because we are out of
-        // file descriptors (EMFILE): then it fails at once, again and again, so pause before
-        // trying again, or this loop spins at full CPU. (Lesson 07 backs off and counts.)
+        // accept() blocks until a client completed the handshake. It fails when we are out of
+        // file descriptors (EMFILE), at once, again and again: pause, or this loop spins at full
+        // CPU (lesson 07 backs off and counts). A client that left while queued: Linux returns
+        // it (its first read fails), macOS and Windows fail accept; a pause then costs a second.
         let (sock, address) = match listener.accept() {
             Ok(pair) => pair,
             Err(e) => {

@@ -17,8 +17,8 @@
 //! Watch for: with `--trace`, every answer is one `read` of at most 1024 bytes, and the bytes
 //! of `echo hi` (`hi`) come only after all 3893 bytes of `seq 1 1000` have been read, several
 //! commands later. Output is decoded as UTF-8, or GBK when it is not UTF-8 (a Chinese Windows
-//! server); `--encoding` forces one. Characters a terminal would obey as commands (`\x1b`,
-//! `\x07`, …) are printed escaped: a server is not trusted with the learner's terminal.
+//! server); `--encoding` forces one. Characters a terminal would obey (`\x1b`, `\x07`) or
+//! that hide or reorder text (`\u202e`) are printed escaped: a server is not trusted with it.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -89,10 +89,10 @@ fn main() -> Result<()> {
         }
 
         // `print(data.decode('gbk'))`: the notes decode as GBK here and as UTF-8 elsewhere
-        // (bug 9). We try UTF-8, then GBK. A read that stops in the middle of a character
-        // shows U+FFFD (�) there: one more sign that 1024 bytes is not a message.
-        // The server's bytes, escaped where a terminal would obey them (`\x1b[2J` clears
-        // the screen): a server is not to be trusted with our terminal.
+        // (bug 9); `decode_output` (src/console.rs) tries UTF-8, then GBK. A read that stops
+        // mid-character shows U+FFFD (�) there: one more sign that 1024 bytes is not a message.
+        // Escaped where a terminal would obey them (`\x1b[2J` clears the screen) or they
+        // hide text (`\u202e`): a server is not to be trusted with our terminal.
         println!(
             "{}",
             terminal_safe(&decode_output(&buf[..n], args.encoding))

@@ -121,7 +121,7 @@ fn main() -> Result<()> {
             .with_context(|| format!("the server went away in the middle of {size} bytes"))?;
 
         // `print(data_bytes.decode('gbk'))`: UTF-8, or GBK when it is not UTF-8 (bug 9),
-        // escaped where a terminal would obey it, as in lesson 03.
+        // escaped where a terminal would obey or hide it, as in lesson 03.
         println!("{}", terminal_safe(&decode_output(&output, args.encoding)));
     }
     Ok(())

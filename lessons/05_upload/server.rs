@@ -71,10 +71,10 @@ fn main() -> Result<()> {
         // sock, address = server.accept()
         let (sock, peer) = match listener.accept() {
             Ok(pair) => pair,
-            // Reset while it waited in the queue: take the next one.
+            // A client that left while queued: accept fails with ECONNABORTED on macOS and the
+            // BSDs (Linux returns it, its first read fails; Windows: WSAECONNRESET, below).
             Err(e) if e.kind() == ErrorKind::ConnectionAborted => continue,
-            // Out of file descriptors (EMFILE), accept fails at once, again and again: pause,
-            // or this loop spins at full CPU. (Lesson 07 backs off and counts.)
+            // Anything else: out of descriptors (EMFILE) fails again at once, so pause or spin.
             Err(e) => {
                 println!("accept failed: {e}; trying again in 1 s");
                 thread::sleep(Duration::from_secs(1));

@@ -51,8 +51,12 @@ fn main() -> Result<()> {
 
     // `server = socket.socket(type=socket.SOCK_DGRAM)` + `server.bind(('127.0.0.1', 8080))`:
     // `UdpSocket::bind` does both. A UDP port is not a TCP port: lesson 02's server may hold TCP
-    // 8080 while this one holds UDP 8080. No SO_REUSEADDR (lesson 02's Step 3): that option is
-    // about old TCP connections lingering in TIME_WAIT, and UDP has no connections to linger.
+    // 8080 while this one holds UDP 8080. No SO_REUSEADDR (lesson 02's Step 3). On TCP it lets a
+    // restarted server bind while its old connections linger in TIME_WAIT; UDP has none, and a
+    // restarted UDP server binds at once without it. On UDP the option does something else: it
+    // lets several sockets bind the same port (on Linux each must set it, and a datagram goes
+    // to one of them only; on Windows another program can take the port over). A server wants
+    // its port to itself.
     let sock = UdpSocket::bind(addr).with_context(|| format!("cannot bind {addr}"))?;
 
     // No `server.listen(5)`: UDP has no handshake, so no queue of connections waiting to be

@@ -42,10 +42,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
+use socket_lessons::console::one_line;
 use socket_lessons::{cli, input::Input, is_timeout, wire::Traced};
 use xxhash_rust::xxh3::Xxh3;
 
-use protocol::{check_name, get_size, get_str, hex, printable, Object, Pace, TempFile, CHUNK};
+use protocol::{check_name, get_size, get_str, hex, Object, Pace, TempFile, CHUNK};
 use unicode_normalization::UnicodeNormalization;
 
 /// Lesson 07 client: upload videos, download them, list them.
@@ -267,13 +268,13 @@ fn upload(conn: &mut Conn, path: &Path) -> Result<String> {
         if get_str(&reply, "file_name") != Ok(name) || their_size != size {
             bail!(
                 "the server stored something else: {}",
-                printable(&Value::Object(reply.clone()).to_string())
+                one_line(&Value::Object(reply.clone()).to_string())
             );
         }
         if their_digest != digest {
             bail!(
                 "digest mismatch for {name}: we sent xxh3 {digest}, the server got {}",
-                printable(their_digest)
+                one_line(their_digest)
             );
         }
         Ok(format!(
@@ -358,7 +359,7 @@ fn download(conn: &mut Conn, name: &str, out: &Path, force: bool) -> Result<Stri
         let theirs = get_str(&trailer, "xxh3").map_err(|e| anyhow!("bad digest trailer: {e}"))?;
         let digest = hex(hasher.digest128());
         if theirs != digest {
-            let theirs = printable(theirs);
+            let theirs = one_line(theirs);
             bail!("digest mismatch for {name}: the server sent xxh3 {theirs}, we got {digest}");
         }
 
@@ -389,7 +390,7 @@ fn list(conn: &mut Conn) -> Result<String> {
         let mut text = String::new();
         for file in files {
             let Value::Object(file) = file else {
-                let file = printable(&file.to_string()).into_owned();
+                let file = one_line(&file.to_string()).into_owned();
                 bail!("bad list from the server: {file} is not an object");
             };
             let name = get_str(file, "file_name").map_err(|e| anyhow!("bad list: {e}"))?;
@@ -551,11 +552,11 @@ fn recv_reply(sock: &mut Traced<TcpStream>, what: &str) -> Result<Object> {
             // Escaped: the message is the server's text (escape codes would reach our
             // terminal).
             let msg = get_str(&reply, "error").unwrap_or("(no message)");
-            bail!("server refused: {}", printable(msg))
+            bail!("server refused: {}", one_line(msg))
         }
         _ => bail!(
             "bad {what} from the server: no \"ok\": true/false in {}",
-            printable(&Value::Object(reply).to_string())
+            one_line(&Value::Object(reply).to_string())
         ),
     }
 }

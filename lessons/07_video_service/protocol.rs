@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
+use socket_lessons::console::{is_format_or_separator, one_line};
 use socket_lessons::{is_timeout, wire::Traced};
 
 use crate::framing;
@@ -101,7 +102,7 @@ pub fn get_str<'a>(obj: &'a Object, key: &str) -> Result<&'a str, String> {
         Some(Value::String(s)) => Ok(s),
         Some(other) => Err(format!(
             "{key:?} must be a string, got {}",
-            printable(&other.to_string())
+            one_line(&other.to_string())
         )),
         None => Err(format!("missing key {key:?}")),
     }
@@ -111,7 +112,7 @@ pub fn get_str<'a>(obj: &'a Object, key: &str) -> Result<&'a str, String> {
 pub fn get_size(obj: &Object, key: &str) -> Result<u64, String> {
     match obj.get(key) {
         Some(v) => v.as_u64().ok_or_else(|| {
-            let v = printable(&v.to_string()).into_owned();
+            let v = one_line(&v.to_string()).into_owned();
             format!("{key:?} must be a non-negative integer, got {v}")
         }),
         None => Err(format!("missing key {key:?}")),
@@ -193,36 +194,6 @@ fn look_alike_rules(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Whether `c` is in Unicode's general category Cf (format), Zl (line separator) or Zp
-/// (paragraph separator). std has no general-category API, and these 21 ranges are all of it
-/// (Unicode 15.1; generated with Python's `unicodedata.category`).
-pub fn is_format_or_separator(c: char) -> bool {
-    const RANGES: [(char, char); 21] = [
-        ('\u{00ad}', '\u{00ad}'), // soft hyphen
-        ('\u{0600}', '\u{0605}'), // Arabic number signs
-        ('\u{061c}', '\u{061c}'), // Arabic letter mark
-        ('\u{06dd}', '\u{06dd}'),
-        ('\u{070f}', '\u{070f}'),
-        ('\u{0890}', '\u{0891}'),
-        ('\u{08e2}', '\u{08e2}'),
-        ('\u{180e}', '\u{180e}'), // Mongolian vowel separator
-        ('\u{200b}', '\u{200f}'), // zero-width space, joiners, LRM, RLM
-        ('\u{2028}', '\u{202e}'), // line and paragraph separators (Zl, Zp), bidi embeddings, overrides
-        ('\u{2060}', '\u{2064}'), // word joiner, invisible operators
-        ('\u{2066}', '\u{206f}'), // bidi isolates, deprecated format characters
-        ('\u{feff}', '\u{feff}'), // BOM, zero-width no-break space
-        ('\u{fff9}', '\u{fffb}'), // interlinear annotation
-        ('\u{110bd}', '\u{110bd}'),
-        ('\u{110cd}', '\u{110cd}'),
-        ('\u{13430}', '\u{1343f}'), // Egyptian hieroglyph format controls
-        ('\u{1bca0}', '\u{1bca3}'), // shorthand format controls
-        ('\u{1d173}', '\u{1d17a}'), // musical symbol format controls
-        ('\u{e0001}', '\u{e0001}'), // language tag
-        ('\u{e0020}', '\u{e007f}'), // tag characters
-    ];
-    RANGES.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
 }
 
 /// What Windows adds: `< > " | ? *` it does not allow in a name, `CON` or `nul.txt` is a
@@ -341,33 +312,11 @@ impl Drop for TempFile {
     }
 }
 
-// ---- The machinery: escaping for print, timeouts, the body's pace ----
+// ---- The machinery: the digest's text, timeouts, the body's pace ----
 
 /// An XXH3-128 digest as 32 lowercase hex digits, as `xxhsum -H2` prints it.
 pub fn hex(digest: u128) -> String {
     format!("{digest:032x}")
-}
-
-/// `text` as it may be printed on a terminal or in a log: every control, format or separator
-/// character written out as `\u{1b}`, the rest as is (`no such file: 后期.mp4` stays readable).
-/// Whatever a peer sends (a server's error message, a digest, a whole reply) goes through here
-/// before it is printed: raw, `\x1b[2J` clears the reader's screen and `\x1b]0;…\x07` retitles
-/// their window (OpenSSH's scp printed such strings raw: CVE-2019-6109).
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    let harmful = |c: char| c.is_control() || is_format_or_separator(c);
-    if !text.chars().any(harmful) {
-        return text.into();
-    }
-    text.chars()
-        .map(|c| {
-            if harmful(c) {
-                format!("\\u{{{:x}}}", c as u32)
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
 }
 
 /// A floor under a body's transfer rate, checked window by window, plus the idle timeout.
@@ -598,16 +547,6 @@ mod tests {
         for name in ["COM", "COM10", "COM⁴", "LPT¹0", "console.mp4", "a.com1"] {
             assert!(!is_windows_device_name(name), "{name:?}");
         }
-    }
-
-    #[test]
-    fn printable_escapes_only_what_a_terminal_would_obey() {
-        assert_eq!(
-            printable("no such file: 后期.mp4"),
-            "no such file: 后期.mp4"
-        );
-        assert_eq!(printable("\x1b]0;pwned\x07"), "\\u{1b}]0;pwned\\u{7}");
-        assert_eq!(printable("a\u{202e}b\u{9b}"), "a\\u{202e}b\\u{9b}");
     }
 
     #[test]

@@ -53,13 +53,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser;
 use serde_json::{json, Value};
+use socket_lessons::console::one_line;
 use socket_lessons::{announce, cli, is_timeout, wire::Traced};
 use xxhash_rust::xxh3::Xxh3;
 
-use protocol::{check_name, get_size, get_str, hex, printable, Object, Pace, TempFile, CHUNK};
+use protocol::{check_name, get_size, get_str, hex, Object, Pace, TempFile, CHUNK};
 
 /// `log!("{peer} connected")`: one line of the server's log (stdout). Never `println!`, which
-/// panics when stdout is closed and blocks when nobody reads it; see [`log_line`].
+/// panics when stdout's reader has gone and blocks when nobody reads it; see [`log_line`].
 macro_rules! log {
     ($($arg:tt)*) => { log_line(format!($($arg)*)) };
 }
@@ -157,8 +158,9 @@ fn main() -> Result<()> {
                 backoff.succeeded();
                 pair
             }
-            // A failure here belongs to one connection (reset while queued) or to a moment
-            // (out of file descriptors): log it, pause, and keep accepting. See AcceptBackoff.
+            // A failure here belongs to one connection (a client that left while queued, on
+            // macOS and Windows; Linux returns it and its first read fails) or to a moment (out
+            // of file descriptors): log it, pause, and keep accepting. See AcceptBackoff.
             Err(e) => {
                 backoff.failed(&e);
                 continue;
@@ -255,7 +257,7 @@ fn serve(sock: TcpStream, peer: SocketAddr, config: &Config) -> String {
             },
             Some(other) => Err(Failure::Refuse(format!(
                 "\"cmd\" must be a string, got {}",
-                printable(&other.to_string())
+                one_line(&other.to_string())
             ))),
         };
 
@@ -606,10 +608,10 @@ fn same_file(_: &Metadata, _: &Metadata) -> bool {
 fn describe(request: &Object) -> String {
     let show = |value: &Value| match value {
         Value::String(s) => format!("{s:?}"),
-        other => printable(&other.to_string()).into_owned(),
+        other => one_line(&other.to_string()).into_owned(),
     };
     let mut text = match request.get("cmd") {
-        Some(Value::String(cmd)) => printable(cmd).into_owned(),
+        Some(Value::String(cmd)) => one_line(cmd).into_owned(),
         Some(other) => format!("cmd {}", show(other)),
         None => "upload (notes, no cmd)".into(),
     };
@@ -689,9 +691,11 @@ fn remove_stale_temp_files(dir: &Path) {
 
 /// Pauses after a failed `accept`, and logs a repeated failure once.
 ///
-/// When the process is out of file descriptors (EMFILE), `accept` fails at once, and the
-/// connection that caused it stays queued, so the next `accept` fails at once too: a loop that
-/// just logs and retries burns a core and writes millions of identical lines. Go's `net/http`
+/// When the process is out of file descriptors (EMFILE), `accept` fails at once, and so does
+/// every next one until a descriptor is free: on Linux `accept` takes a descriptor for the new
+/// connection before it looks at the queue, so it fails whether or not a client waits (one that
+/// does stays queued). A loop that just logs and retries burns a core and writes millions of
+/// identical lines. Go's `net/http`
 /// sleeps 5 ms after such a failure, doubling up to 1 s; so do we. Meanwhile connections that
 /// end give descriptors back, and the queue is served again.
 #[derive(Default)]
@@ -746,8 +750,8 @@ const LOG_QUEUE: usize = 1024;
 
 /// Starts the thread that writes the log to stdout.
 ///
-/// Why a thread: `println!` panics when stdout is closed (`lesson07-server | head -1` kills
-/// the server at its second line, exit 101), and blocks when stdout is a pipe nobody reads
+/// Why a thread: `println!` panics when stdout is a pipe whose reader has gone
+/// (`lesson07-server | head -1` kills the server at its second line, exit 101), and blocks when stdout is a pipe nobody reads
 /// (every connection thread would stop at its next log line). Here connection threads only
 /// put a line in a bounded queue without waiting ([`log_line`]); this one thread writes, and
 /// ignores write errors. If stdout blocks, only this thread waits, the queue fills, and

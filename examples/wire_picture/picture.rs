@@ -1,12 +1,11 @@
-//! Pictures of the wire, drawn from real runs: a lesson's server and client run with their
-//! reads and writes traced, the two traces are put in one order, and the result is drawn as SVG
-//! (client and server as two columns, a write as an arrow, a read as a box naming the bytes it
-//! returned). `examples/wire_picture.rs` writes `lessons/NN_name/wire.svg`; `tests/wire.rs`
-//! draws each picture again from a fresh run and fails if the committed file differs, so a
-//! picture cannot go on showing what a lesson no longer does.
+//! Pictures of the wire, drawn from real runs: a lesson's server and client run with
+//! `--trace`, the two traces (the lines a learner sees on stderr) are put in one order, and the
+//! result is drawn as SVG (client and server as two columns, a write as an arrow, a read as a
+//! box naming the bytes it returned). `main.rs` writes `lessons/NN_name/wire.svg`;
+//! `tests/wire.rs` includes this file, draws each picture again from a fresh run and fails if
+//! the committed file differs, so a picture cannot go on showing what a lesson no longer does.
 //!
-//! Plumbing for the READMEs: no lesson uses this module. The event list is also written into
-//! the SVG's `<desc>` as text, one line per read or write.
+//! The event list is also written into the SVG's `<desc>` as text, one line per read or write.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -16,8 +15,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, ensure, Context, Result};
-
-use crate::wire::{hex, preview_chars, short_binary, TraceRecord, TRACE_FILE_ENV};
 
 /// One lesson's scenario: what runs, what the client is given, where the picture goes.
 #[derive(Debug)]
@@ -108,8 +105,8 @@ struct Call {
     short: String,
 }
 
-/// A lesson binary, its trace, stdout and stderr going to `ROLE.jsonl`, `.out` and `.err` in
-/// one directory, where they are read while it runs. Killed when dropped.
+/// A lesson binary, its stdout and stderr (where `--trace` writes) going to `ROLE.out` and
+/// `ROLE.err` in one directory, where they are read while it runs. Killed when dropped.
 struct Proc {
     child: Child,
     files: PathBuf,
@@ -120,7 +117,6 @@ impl Proc {
         let file = |ext| std::fs::File::create(files.with_extension(ext));
         let child = Command::new(bin)
             .args(args)
-            .env(TRACE_FILE_ENV, files.with_extension("jsonl"))
             .stdin(stdin)
             .stdout(file("out")?)
             .stderr(file("err")?)
@@ -196,7 +192,7 @@ fn run(sc: &Scenario, bin_dir: &Path) -> Result<[Vec<Call>; 2]> {
             let Some(n) = log.lines().find_map(|l| answer_size(l, last)) else {
                 return Ok(false);
             };
-            let calls = stream_calls(&server.read("jsonl"))?;
+            let calls = trace_calls(&server.read("err"));
             let after_last_read = calls.iter().rev().take_while(|c| c.write);
             Ok(after_last_read.into_iter().any(|c| c.n == n))
         })?;
@@ -206,22 +202,19 @@ fn run(sc: &Scenario, bin_dir: &Path) -> Result<[Vec<Call>; 2]> {
         Ok(client.child.try_wait()?.is_some())
     })?;
 
-    let calls = if sc.datagrams {
-        let client_calls = datagram_calls(&client.read("err"));
-        let sent = client_calls.iter().filter(|c| c.write).count();
+    let client_calls = trace_calls(&client.read("err"));
+    let sent = client_calls.iter().filter(|c| c.write).count();
+    let mut server_calls = Vec::new();
+    if sc.datagrams {
         // The server's lines for the last datagram may not be written yet.
-        let mut server_calls = Vec::new();
         wait_until("the server's trace", || {
-            server_calls = datagram_calls(&server.read("err"));
+            server_calls = trace_calls(&server.read("err"));
             Ok(server_calls.iter().filter(|c| c.write).count() >= sent)
         })?;
-        [client_calls, server_calls]
     } else {
-        [
-            stream_calls(&client.read("jsonl"))?,
-            stream_calls(&server.read("jsonl"))?,
-        ]
-    };
+        server_calls = trace_calls(&server.read("err"));
+    }
+    let calls = [client_calls, server_calls];
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(calls)
@@ -236,81 +229,129 @@ fn answer_size(line: &str, cmd: &str) -> Option<usize> {
     n.rsplit(' ').next()?.parse().ok()
 }
 
-/// [`preview_chars`] of `bytes`, as many characters as fit in `width` columns once escaped.
-fn fit(bytes: &[u8], width: usize) -> String {
-    (1..=width)
-        .rev()
-        .map(|k| preview_chars(bytes, k))
-        .find(|p| p.chars().count() <= width)
-        .unwrap_or_default()
-}
-
-/// The reads and writes that moved bytes, from the text of a `SOCKET_LESSONS_TRACE_FILE`. End
-/// of stream and failed calls are left out: how a connection ends is not what these show.
-fn stream_calls(text: &str) -> Result<Vec<Call>> {
-    let mut calls = Vec::new();
-    // A line still being written has no newline yet: take complete lines only.
-    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
-        let rec: TraceRecord =
-            serde_json::from_str(line).with_context(|| format!("bad trace line: {line}"))?;
-        if rec.n == 0 {
-            continue;
-        }
-        let bytes = unhex(&rec.hex)?;
-        // A length header is clearer in hex, as the trace shows it: `35 0f 00 00`.
-        let (preview, short) = if short_binary(&bytes) {
-            let hex = format!("hex {}", hex(&bytes, 8));
-            (format!("{} = {hex}", fit(&bytes, WRITE_COLUMNS)), hex)
-        } else {
-            (fit(&bytes, WRITE_COLUMNS), fit(&bytes, READ_COLUMNS))
-        };
-        calls.push(Call {
-            write: rec.op == "write",
-            op: rec.op,
-            n: rec.n,
-            preview,
-            short,
-        });
-    }
-    Ok(calls)
-}
-
-fn unhex(text: &str) -> Result<Vec<u8>> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| anyhow!("bad hex in trace"))
-        })
-        .collect()
-}
-
-/// Lesson 06's own trace lines: `send_to 3 bytes to 127.0.0.1:8080: "123"`,
-/// `recv_from 6 bytes from 127.0.0.1:8080: "123123"` (and `send`/`recv` when connected).
-fn datagram_calls(stderr: &str) -> Vec<Call> {
+/// The reads and writes that moved bytes, from a program's stderr under `--trace`. Streams
+/// (`Traced`, a server's lines after its `[peer] ` label):
+///
+/// ```text
+/// write 15 bytes: "seq -s ' ' 1000"
+/// [127.0.0.1:50312] read 4 bytes: "5\x0f\x00\x00" = hex 35 0f 00 00
+/// ```
+///
+/// and lesson 06's own lines for datagrams: `send_to 3 bytes to 127.0.0.1:8080: "123"`,
+/// `recv_from 6 bytes from 127.0.0.1:8080: "123123"` (`send`/`recv` when connected). End of
+/// stream (`read 0 bytes`), failed calls and other lines (lesson 04's `header: …`) are left
+/// out: how a connection ends is not what these show.
+fn trace_calls(stderr: &str) -> Vec<Call> {
     // Complete lines only: the last one may still be being written.
-    stderr
+    let lines = stderr
         .split_inclusive('\n')
-        .filter_map(|line| {
-            let line = line.strip_suffix('\n')?;
-            let (op, rest) = line.split_once(' ')?;
-            let write = match op {
-                "send_to" | "send" => true,
-                "recv_from" | "recv" => false,
-                _ => return None,
+        .filter_map(|l| l.strip_suffix('\n'));
+    lines.filter_map(trace_call).collect()
+}
+
+fn trace_call(line: &str) -> Option<Call> {
+    let line = match line.strip_prefix('[') {
+        Some(labelled) => labelled.split_once("] ")?.1,
+        None => line,
+    };
+    let (op, rest) = line.split_once(' ')?;
+    let (write, datagram) = match op {
+        "write" => (true, false),
+        "read" => (false, false),
+        "send_to" | "send" => (true, true),
+        "recv_from" | "recv" => (false, true),
+        _ => return None,
+    };
+    let (n, rest) = rest.split_once(" bytes")?;
+    let n: usize = n.parse().ok()?;
+    // The preview starts at the first `: "`: an address (`127.0.0.1:8080: `) has no quote.
+    let (_, shown) = rest.split_once(": \"")?;
+    let preview = Preview::parse(shown)?;
+    let (preview, short) = match (datagram, &preview.hex) {
+        // A datagram's preview as the lesson printed it, on its arrow and in its box.
+        (true, _) => (preview.fit(usize::MAX), preview.fit(usize::MAX)),
+        // A length header is clearer in hex, as the trace shows it: `35 0f 00 00`.
+        (false, Some(hex)) => (
+            format!("{} = {hex}", preview.fit(WRITE_COLUMNS)),
+            hex.clone(),
+        ),
+        (false, None) => (preview.fit(WRITE_COLUMNS), preview.fit(READ_COLUMNS)),
+    };
+    (n > 0).then(|| Call {
+        op: op.to_string(),
+        write,
+        n,
+        preview,
+        short,
+    })
+}
+
+/// A trace line's preview, taken apart: the escaped characters inside the quotes, one string
+/// each (`a`, `\n`, `\x0f`, `你`), whether the trace cut it (`"…"…`), and its `hex …` if any.
+struct Preview {
+    units: Vec<String>,
+    cut: bool,
+    hex: Option<String>,
+}
+
+impl Preview {
+    /// From the text after the opening quote: `5\x0f\x00\x00" = hex 35 0f 00 00`.
+    fn parse(text: &str) -> Option<Preview> {
+        let mut units = Vec::new();
+        let mut chars = text.chars();
+        loop {
+            let c = chars.next()?;
+            let unit = match c {
+                '"' => break,
+                '\\' => {
+                    // `\n`, `\"`, `\\`; `\xNN`, `\uNNNN`, `\UNNNNNNNN`: console's escapes.
+                    let kind = chars.next()?;
+                    let digits = match kind {
+                        'x' => 2,
+                        'u' => 4,
+                        'U' => 8,
+                        _ => 0,
+                    };
+                    let mut unit = format!("\\{kind}");
+                    for _ in 0..digits {
+                        unit.push(chars.next()?);
+                    }
+                    unit
+                }
+                c => c.to_string(),
             };
-            let (n, rest) = rest.split_once(" bytes ")?;
-            let (_, preview) = rest.split_once(": ")?;
-            Some(Call {
-                op: op.to_string(),
-                write,
-                n: n.parse().ok()?,
-                preview: preview.to_string(),
-                short: preview.to_string(),
-            })
+            units.push(unit);
+        }
+        let rest = chars.as_str();
+        Some(Preview {
+            units,
+            cut: rest.starts_with('…'),
+            hex: rest.strip_prefix(" = ").map(str::to_string),
         })
-        .collect()
+    }
+
+    /// The preview again, with as many characters as fit in `width` columns (quotes and `…`
+    /// included), as the trace would have shown a shorter one.
+    fn fit(&self, width: usize) -> String {
+        let len = |k: usize| {
+            let more = k < self.units.len() || self.cut;
+            2 + self.units[..k]
+                .iter()
+                .map(|u| u.chars().count())
+                .sum::<usize>()
+                + usize::from(more)
+        };
+        let k = (0..=self.units.len())
+            .rev()
+            .find(|&k| len(k) <= width)
+            .unwrap_or(0);
+        let more = k < self.units.len() || self.cut;
+        format!(
+            "\"{}\"{}",
+            self.units[..k].concat(),
+            if more { "…" } else { "" }
+        )
+    }
 }
 
 /// The two columns: index 0 is the client, 1 the server.
@@ -517,7 +558,7 @@ fn svg(sc: &Scenario, rows: &[Row], unread: &Unread) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="13">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="DejaVu Sans Mono, Menlo, Consolas, Noto Sans CJK SC, Microsoft YaHei, PingFang SC, WenQuanYi Micro Hei, monospace" font-size="13">"#
     );
     let _ = writeln!(s, "<title>{}</title>", xml(&title));
     let _ = writeln!(s, "<desc>\n{}</desc>", xml(&desc));
@@ -653,6 +694,52 @@ mod tests {
     #[test]
     fn a_read_of_bytes_nobody_wrote_is_an_error() {
         assert!(merge(&[call(false, 1, "x")], &[call(false, 1, "y")], false).is_err());
+    }
+
+    /// The trace lines a learner sees, read back: a server's label, a header's hex, a preview
+    /// cut by the trace and cut again to fit 40 columns on an arrow and 24 in a box, a
+    /// datagram's address; other lines and an unfinished last line left out.
+    #[test]
+    fn trace_lines_are_read_back_into_calls() {
+        let stderr = "[127.0.0.1:5000] read 4 bytes: \"5\\x0f\\x00\\x00\" = hex 35 0f 00 00\n\
+                      write 3893 bytes: \"1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 1\"…\n\
+                      header: size 3, desc \"x\", info \"y\"\n\
+                      read 0 bytes (end of stream)\n\
+                      send_to 3 bytes to 127.0.0.1:8080: \"123\"\n\
+                      read 2 bytes: \"hi";
+        let calls = trace_calls(stderr);
+        let shown: Vec<(&str, bool, usize, &str, &str)> = calls
+            .iter()
+            .map(|c| {
+                (
+                    c.op.as_str(),
+                    c.write,
+                    c.n,
+                    c.preview.as_str(),
+                    c.short.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (
+                    "read",
+                    false,
+                    4,
+                    "\"5\\x0f\\x00\\x00\" = hex 35 0f 00 00",
+                    "hex 35 0f 00 00"
+                ),
+                (
+                    "write",
+                    true,
+                    3893,
+                    "\"1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 1\"…",
+                    "\"1 2 3 4 5 6 7 8 9 10 \"…"
+                ),
+                ("send_to", true, 3, "\"123\"", "\"123\""),
+            ]
+        );
     }
 
     #[test]

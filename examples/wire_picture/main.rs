@@ -5,16 +5,19 @@
 //! cargo run --example wire_picture -- 03      # lessons/03_sticky/wire.svg only
 //! ```
 //!
-//! Each picture runs the lesson's server and client with their reads and writes traced, puts
-//! the two traces in one order by byte offsets and draws them (see `src/picture.rs`, which
-//! holds the scenarios). `tests/wire.rs` fails when a committed picture no longer matches a
-//! fresh run. Drawn on Linux: the scenarios run `seq` and `echo` through the server's `sh`.
+//! Each picture runs the lesson's server and client with `--trace`, puts the two traces in one
+//! order by byte offsets and draws them (see `picture.rs` beside this file, which holds the
+//! scenarios). `tests/wire.rs` fails when a committed picture no longer matches a fresh run.
+//! Drawn on Linux: the scenarios run `seq` and `echo` through the server's `sh`.
 
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{ensure, Context, Result};
-use socket_lessons::picture::{draw, scenario, SCENARIOS};
+
+mod picture;
+
+use picture::{draw, scenario, SCENARIOS};
 
 fn main() -> Result<()> {
     let wanted = std::env::args().skip(1).map(|w| {
