@@ -21,6 +21,7 @@ const TWINNED: &[&str] = &[
     "lessons/05_upload",
     "lessons/06_udp",
     "lessons/07_video_service",
+    "lessons/09_threads",
     "lessons/10_pool",
     "exercises",
 ];

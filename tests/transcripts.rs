@@ -174,6 +174,12 @@ const SESSIONS: &[&Session] = &[
     &LESSON07_NO_REPLY,
     &LESSON07_ONE_AT_A_TIME,
     &LESSON07_NOTES,
+    &LESSON09_TWO_AT_ONCE,
+    &LESSON09_MANY_09,
+    &LESSON09_MANY_02,
+    &LESSON09_HOLD_02,
+    &LESSON09_HOLD_09,
+    &LESSON09_PROCESSES,
     &LESSON10_MANY,
     &LESSON10_FIFTH_WAITS,
     &LESSON10_QUEUE_FULL,
@@ -415,6 +421,90 @@ const LESSON07_NOTES: Session = Session {
     ],
 };
 
+/// Client A (terminal 2) is answered and stays; B (terminal 3) is answered and leaves, and
+/// only then does A leave (the server's line about B is awaited first, so the two `closed`
+/// lines come in the README's order).
+const LESSON09_TWO_AT_ONCE: Session = Session {
+    page: "lessons/09_threads/README.md",
+    server: Some(("lesson09-server", &[])),
+    client: ("lesson02-client", &[]),
+    tty: true,
+    steps: &[
+        Type("hello"),
+        Await(Server, "says", 1),
+        Run(&[], "你好\n"),
+        Await(Server, "closed the connection", 1),
+    ],
+    blocks: &[(Terminals, "terminal 3, while terminal 2 stays")],
+    ..PLAIN
+};
+
+/// The many-clients summaries: their figures are masked (see [`mask`]), their form is not.
+const LESSON09_MANY_09: Session = Session {
+    page: "lessons/09_threads/README.md",
+    server: Some(("lesson09-server", &[])),
+    client: ("lesson09-client", &["--clients", "100", "--rounds", "10"]),
+    blocks: &[(
+        ClientStdout,
+        "$ cargo run -q --bin lesson09-client -- --clients 100 --rounds 10   # lesson09-server",
+    )],
+    ..PLAIN
+};
+
+const LESSON09_MANY_02: Session = Session {
+    page: "lessons/09_threads/README.md",
+    server: Some(("lesson02-server", &[])),
+    client: ("lesson09-client", &["--clients", "100", "--rounds", "10"]),
+    blocks: &[(
+        ClientStdout,
+        "$ cargo run -q --bin lesson09-client -- --clients 100 --rounds 10   # lesson02-server",
+    )],
+    ..PLAIN
+};
+
+const LESSON09_HOLD_02: Session = Session {
+    page: "lessons/09_threads/README.md",
+    server: Some(("lesson02-server", &[])),
+    client: (
+        "lesson09-client",
+        &["--clients", "5", "--rounds", "1", "--hold", "1"],
+    ),
+    blocks: &[(
+        ClientStdout,
+        "$ cargo run -q --bin lesson09-client -- --clients 5 --rounds 1 --hold 1   # lesson02-server",
+    )],
+    ..PLAIN
+};
+
+const LESSON09_HOLD_09: Session = Session {
+    page: "lessons/09_threads/README.md",
+    server: Some(("lesson09-server", &[])),
+    client: (
+        "lesson09-client",
+        &["--clients", "5", "--rounds", "1", "--hold", "1"],
+    ),
+    blocks: &[(
+        ClientStdout,
+        "$ cargo run -q --bin lesson09-client -- --clients 5 --rounds 1 --hold 1   # lesson09-server",
+    )],
+    ..PLAIN
+};
+
+/// The child's lines are in the server's log (its stderr is the server's stdout); the child
+/// logs `served by child process` itself, before it reads, so the order is fixed.
+const LESSON09_PROCESSES: Session = Session {
+    page: "lessons/09_threads/README.md",
+    server: Some(("lesson09-server", &["--processes"])),
+    client: ("lesson02-client", &[]),
+    tty: true,
+    steps: &[Type("hello")],
+    blocks: &[(
+        ServerStdout,
+        "$ cargo run -q --bin lesson09-server -- --processes",
+    )],
+    ..PLAIN
+};
+
 const LESSON10_MANY: Session = Session {
     page: "lessons/10_pool/README.md",
     server: Some(("lesson10-server", &[])),
@@ -575,6 +665,12 @@ fn lesson06_readme_transcripts() {
 #[cfg(target_os = "linux")]
 fn lesson07_readme_transcripts() {
     check_page("lessons/07_video_service/README.md");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn lesson09_readme_transcripts() {
+    check_page("lessons/09_threads/README.md");
 }
 
 #[test]
@@ -1111,10 +1207,8 @@ fn same(expected: &[String], actual: &[String]) -> bool {
 /// (`in 0.47 s (1491.4 MiB/s)`) become `in T s (R MiB/s)`. And a client whose write fails
 /// because the server dropped it gets `Broken pipe` if the server's RST arrived before that
 /// write, `Connection reset by peer` if during it (the README says both happen): the second is
-/// written as the first. The times in lesson09-client's summary, and which worker of a pool
-/// took a client, are masked too (see [`mask_timings`]).
+/// written as the first.
 fn mask(line: &str) -> String {
-    let line = mask_timings(line);
     let mut line = line.replace(
         "Connection reset by peer (os error 104)",
         "Broken pipe (os error 32)",
@@ -1124,46 +1218,45 @@ fn mask(line: &str) -> String {
             line.replace_range(start..end + " MiB/s)".len(), " in T s (R MiB/s)");
         }
     }
-    line
-}
-
-/// lesson09-client's summary lines but the first give times and the client that took longest
-/// (`slowest connect: 1.2 ms (client 58)`); every number in them becomes `#`, its unit with
-/// it (`# (client #)`), except the count of round trips. In a server's log, `served by worker
-/// 3` becomes `worker #`: which worker of a pool takes a client is up to the threads.
-fn mask_timings(line: &str) -> String {
+    // Lesson 09: a child's process id, and the times of lesson09-client's summary (every
+    // number after a space or a parenthesis: `slowest connect: N ms (client N)`).
+    if let Some(at) = line.find("child process ") {
+        let start = at + "child process ".len();
+        let digits = line[start..].len()
+            - line[start..]
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .len();
+        line.replace_range(start..start + digits, "PID");
+    }
+    if ["slowest ", "round trips: ", "elapsed: "]
+        .iter()
+        .any(|p| line.starts_with(p))
+    {
+        let mut masked = String::new();
+        let mut after_gap = true;
+        let mut in_number = false;
+        for c in line.chars() {
+            if (c.is_ascii_digit() || (in_number && c == '.')) && (after_gap || in_number) {
+                if !in_number {
+                    masked.push('N');
+                }
+                in_number = true;
+            } else {
+                in_number = false;
+                masked.push(c);
+            }
+            after_gap = c == ' ' || c == '(';
+        }
+        // A time shows in ms below one second, in s above: a wait that is seconds in the
+        // README may be milliseconds in a replay on a slow machine.
+        line = masked.replace("N ms", "N s");
+    }
+    // Lesson 10: which worker of a pool takes a client is up to the threads.
     if let Some(at) = line.find(" served by worker ") {
-        let end = at + " served by worker ".len();
-        if line[end..].chars().all(|c| c.is_ascii_digit()) {
-            return format!("{}#", &line[..end]);
-        }
+        line.truncate(at + " served by worker ".len());
+        line.push('N');
     }
-    const TIMED: [&str; 4] = [
-        "slowest connect: ",
-        "slowest wait for a first answer: ",
-        "round trips: ",
-        "elapsed: ",
-    ];
-    let Some(prefix) = TIMED.iter().find(|p| line.starts_with(**p)) else {
-        return line.to_string();
-    };
-    let mut kept = prefix.len();
-    if *prefix == "round trips: " {
-        kept += line[kept..].find(' ').unwrap_or(line.len() - kept);
-    }
-    let mut out = line[..kept].to_string();
-    let mut in_number = false;
-    for c in line[kept..].chars() {
-        let digit = c.is_ascii_digit() || (in_number && c == '.');
-        if digit && !in_number {
-            out.push('#');
-        }
-        if !digit {
-            out.push(c);
-        }
-        in_number = digit;
-    }
-    out.replace("# ms", "#").replace("# s", "#")
+    line
 }
 
 /// Whether `python3` can be started here (the Python sessions need it).

@@ -1,4 +1,4 @@
-//! Exercise 9, lesson 10 (线程池): a worker takes the next job under the lock, and runs it
+//! Exercise 10, lesson 10 (线程池): a worker takes the next job under the lock, and runs it
 //! after letting go of the lock.
 //!
 //! `Pool` is the pool of lesson 10's server, as the Rust Book writes its `ThreadPool`: jobs
