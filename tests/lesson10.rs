@@ -90,6 +90,8 @@ fn four_clients_that_stay_hold_four_workers_and_a_fifth_waits_until_one_leaves()
     fifth.read_exact(&mut reply).unwrap();
     assert_eq!(&reply, b"fifth123");
     // The fifth was taken from the queue after the second had gone, by the worker it left.
+    // (The log is read by a thread of the test: wait for the line, not only for the echo.)
+    server.wait_for_log(&format!("{me} served by worker "));
     let log = server.stdout();
     let freed = &log[position(&log, &format!("{second_addr} served by worker "))..];
     let worker = freed.lines().next().unwrap().rsplit(' ').next().unwrap();
@@ -137,7 +139,9 @@ fn the_many_clients_client_waits_for_a_worker_while_four_hold_them() {
     }
     assert!(String::from_utf8_lossy(&holders.stdout).starts_with("served 4/4 clients\n"));
     assert!(String::from_utf8_lossy(&fifth.stdout).starts_with("served 1/1 clients\n"));
-    // The fifth's first (and only) message was answered after a holder had closed.
+    // The fifth's first (and only) message was answered after a holder had closed. Its
+    // message is client 1's of the holders too: the second of the two lines is the fifth's.
+    server.wait_for_count(" says: \"client 1 round 1\"", 2);
     let log = server.stdout();
     let answered = log.rfind(" says: \"client 1 round 1\"").unwrap();
     let first_close = position(&log, " closed the connection");
@@ -240,6 +244,7 @@ fn ctrl_c_lets_the_workers_finish_their_clients_then_exits_0() {
     assert_eq!(echo(&mut b, "really last"), "really last123");
     drop(b);
     assert_eq!(server.wait_exit().code(), Some(0));
+    server.wait_for_log("stopped: ");
     let log = server.stdout();
     assert!(
         log.ends_with(&format!(
@@ -258,6 +263,7 @@ fn ctrl_c_waits_for_a_silent_client_no_longer_than_the_idle_timeout() {
     let (silent, me) = holding(&server, 1);
     ctrl_c(&server);
     assert_eq!(server.wait_exit().code(), Some(0));
+    server.wait_for_log("stopped: ");
     let log = server.stdout();
     assert!(
         log.ends_with(&format!(
