@@ -332,7 +332,7 @@ fn work(id: usize, receiver: &Mutex<Receiver<Client>>, stopping: &AtomicBool, tr
 /// The connection loop calls this, so it must never wait for a client: the socket is made
 /// non-blocking, and a line that does not fit at once (it always fits a new connection's
 /// empty buffer) is not sent. A client that has already sent something may see a reset
-/// instead of the line (closing a socket with unread bytes sends RST on Linux and Windows).
+/// instead of the line (on Linux, closing a socket with unread bytes sends RST).
 fn refuse(sock: TcpStream, address: SocketAddr, reason: &str) {
     println!("{address} refused: {reason}");
     let line = format!("refused: {reason}; closing the connection\n");
