@@ -577,7 +577,7 @@ fn listing_matches(
         };
         let marker = extra.trim_start_matches(' ');
         let allowed = matches!(marker, "" | "//! " | "/// ");
-        let ok = allowed && shift.as_deref().is_none_or(|s| s == extra);
+        let ok = allowed && shift.as_deref().map_or(true, |s| s == extra);
         if ok {
             *shift = Some(extra.to_string());
         }
