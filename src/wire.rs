@@ -208,7 +208,12 @@ impl<S> Traced<S> {
         self.enabled
     }
 
-    fn show(&self, what: &str, result: &io::Result<usize>, buf: &[u8]) {
+    /// Prints (and records) the line for one `read` or `write` call: `what` is `"read"` or
+    /// `"write"`, `result` what the call returned, `buf` the buffer it was given (a read that
+    /// returns 0 from a non-empty buffer is the end of the stream). [`Read`] and [`Write`] call
+    /// it; a wrapper of a socket that is not `Read + Write` (lesson 12's async one) calls it
+    /// after each call that completes, so its lines are these.
+    pub fn show(&self, what: &str, result: &io::Result<usize>, buf: &[u8]) {
         record(&self.label, what, result, buf);
         if !self.enabled {
             return;

@@ -656,12 +656,19 @@ fn shown_lines(raw: &str) -> Vec<String> {
         .collect()
 }
 
+/// The path of a binary a session runs. Every session's binary is built up to date first:
+/// cargo builds this package's binaries before its tests, but lesson 12's server belongs to
+/// the workspace's other package.
 fn binary(name: &str) -> PathBuf {
-    // Integration tests live in target/<profile>/deps/; cargo puts the binaries one level up
-    // and builds all of them before running any integration test.
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+    let mut names: Vec<&str> = SESSIONS
+        .iter()
+        .flat_map(|s| s.server.map(|(bin, _)| bin).into_iter().chain([s.client.0]))
+        .filter(|bin| *bin != "python3")
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    common::workspace_binaries(&names);
+    common::binary(name)
 }
 
 /// Everything a reader produces, collected by a background thread.
@@ -806,7 +813,7 @@ fn check_page(page: &str) {
 }
 
 fn run(session: &Session) {
-    if session.client.0 == "python3" && !python3_runs() {
+    if session.client.0 == "python3" && !common::python3_runs() {
         eprintln!(
             "{}: skipped the session with the notes' Python client: no python3 here",
             session.page
@@ -1028,14 +1035,4 @@ fn mask(line: &str) -> String {
         }
     }
     line
-}
-
-/// Whether `python3` can be started here (the Python sessions need it).
-fn python3_runs() -> bool {
-    Command::new("python3")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
