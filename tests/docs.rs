@@ -21,6 +21,7 @@ const TWINNED: &[&str] = &[
     "lessons/05_upload",
     "lessons/06_udp",
     "lessons/07_video_service",
+    "lessons/12_async",
     "exercises",
 ];
 
@@ -49,6 +50,7 @@ const GLOSSARY_TERMS: &[&str] = &[
     "报头",
     "字典报头",
     "优酷",
+    "协程",
 ];
 
 /// Words that must not appear on any page, with the glossary's word to write instead.

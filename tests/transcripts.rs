@@ -11,8 +11,9 @@
 //! printed, after masking the ports (`127.0.0.1:49170` → `127.0.0.1:PORT`: the system picks
 //! them) and dropping the block's own `cargo run …` lines (a block may show the command above
 //! its output). A step waits for an event the program prints (a server's log line, a client's
-//! prompt), or holds the server still (SIGSTOP) where timing would decide what a read returns;
-//! it never waits for time to pass, so a busy machine makes the test slower, not wrong.
+//! prompt), or holds the server still (SIGSTOP) where timing would decide what a read returns,
+//! or presses Ctrl-C in the server's terminal (SIGINT); it never waits for time to pass, so a
+//! busy machine makes the test slower, not wrong.
 //! A session may work in a folder of its own (the README's `/tmp/l5` becomes a fresh temporary
 //! folder, and is written back in the output), with files of known bytes made first, so a
 //! digest a README shows is stable; a transfer's time and speed are masked (see [`mask`]).
@@ -117,6 +118,8 @@ enum Step {
     /// Stop the server (SIGSTOP), so that it cannot answer until [`Step::Continue`].
     Stop,
     Continue,
+    /// Ctrl-C in the server's terminal (SIGINT).
+    Interrupt,
     /// Run the client binary once more with these options (`--addr` added as for the first),
     /// this text as its whole stdin, and wait until it exits; its stdout, then its stderr,
     /// follow the first client's output in [`Shown::Terminals`].
@@ -164,6 +167,8 @@ const SESSIONS: &[&Session] = &[
     &LESSON07_NO_REPLY,
     &LESSON07_ONE_AT_A_TIME,
     &LESSON07_NOTES,
+    &LESSON12,
+    &LESSON12_CTRL_C,
 ];
 
 const LESSON01: Session = Session {
@@ -400,6 +405,35 @@ const LESSON07_NOTES: Session = Session {
     ],
 };
 
+const LESSON12: Session = Session {
+    page: "lessons/12_async/README.md",
+    server: Some(("lesson12-server", &[])),
+    client: ("lesson02-client", &[]),
+    tty: true,
+    steps: &[Type("hello"), Type("你好")],
+    blocks: &[
+        (ClientTerminal, "hello123"),
+        (ServerStdout, "127.0.0.1:51470 connected"),
+    ],
+    ..PLAIN
+};
+
+/// Ctrl-C while a client sits at its prompt: the server closes it and stops.
+const LESSON12_CTRL_C: Session = Session {
+    page: "lessons/12_async/README.md",
+    server: Some(("lesson12-server", &[])),
+    client: ("lesson02-client", &[]),
+    tty: true,
+    steps: &[
+        Type("hello"),
+        Await(Server, "says: \"hello\"", 1),
+        Interrupt,
+        Await(Server, "all clients closed; stopped", 1),
+    ],
+    blocks: &[(ServerStdout, "Ctrl-C: accepting no more clients")],
+    ..PLAIN
+};
+
 /// The notes' section 4 client, as the READMEs tell the learner to save it: only the address
 /// and `DATA_PATH` changed (`PORT` and `DATA` are filled in by the test). The first two lines
 /// are the test's, not the notes'. `os.listdir` returns names in the file system's order, which
@@ -494,6 +528,12 @@ fn lesson06_readme_transcripts() {
 #[cfg(target_os = "linux")]
 fn lesson07_readme_transcripts() {
     check_page("lessons/07_video_service/README.md");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn lesson12_readme_transcripts() {
+    check_page("lessons/12_async/README.md");
 }
 
 #[test]
@@ -901,12 +941,12 @@ fn run(session: &Session) {
                 .as_ref()
                 .expect("no server")
                 .wait_for_count(needle, count),
-            Stop | Continue => {
+            Stop | Continue | Interrupt => {
                 let pid = server.as_ref().expect("no server").pid().to_string();
-                let signal = if matches!(step, Stop) {
-                    "-STOP"
-                } else {
-                    "-CONT"
+                let signal = match step {
+                    Stop => "-STOP",
+                    Continue => "-CONT",
+                    _ => "-INT",
                 };
                 let status = Command::new("kill").args([signal, &pid]).status().unwrap();
                 assert!(status.success(), "kill {signal} {pid}");

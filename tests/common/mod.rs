@@ -196,79 +196,6 @@ pub fn run(bin: &str, args: &[&str]) -> Output {
     run_client(bin, args, b"")
 }
 
-fn wait_timeout(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + SAFETY;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("process did not exit within {SAFETY:?}");
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Collects everything `r` produces into a shared buffer, from a background thread.
-/// The thread drops its handle at EOF, which [`run_client`] uses to know it is done.
-fn drain(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let theirs = Arc::clone(&buf);
-    thread::spawn(move || {
-        let mut chunk = [0u8; 8192];
-        loop {
-            match r.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => theirs.lock().unwrap().extend_from_slice(&chunk[..n]),
-                // A signal is no end of output: read on.
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-    });
-    buf
-}
-
-/// Deterministic pseudo-random bytes (xorshift64*): incompressible, full of newline bytes, so
-/// a file split at its newlines (the notes' `for line in f`) would show.
-pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-/// CPU time (user + system) the process has used, in clock ticks, from `/proc/PID/stat`.
-#[cfg(target_os = "linux")]
-pub fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // The command name (field 2) is in parentheses and may contain spaces: split after it.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12 here.
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
-/// A field of `/proc/PID/status` as a number: `Threads`, or `VmRSS` (resident memory, KiB).
-#[cfg(target_os = "linux")]
-pub fn proc_status(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
-    let number = line.split_whitespace().next().unwrap();
-    number.parse().unwrap()
-}
-
 /// Whether `python3` can be started here (the tests with the notes' Python need it).
 pub fn python3_runs() -> bool {
     Command::new("python3")
@@ -354,6 +281,95 @@ fn build(names: &[&str]) {
                 );
             }
         }
+    }
+}
+
+fn wait_timeout(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + SAFETY;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process did not exit within {SAFETY:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Collects everything `r` produces into a shared buffer, from a background thread.
+/// The thread drops its handle at EOF, which [`run_client`] uses to know it is done.
+fn drain(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let theirs = Arc::clone(&buf);
+    thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match r.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => theirs.lock().unwrap().extend_from_slice(&chunk[..n]),
+                // A signal is no end of output: read on.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+    });
+    buf
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*): incompressible, full of newline bytes, so
+/// a file split at its newlines (the notes' `for line in f`) would show.
+pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// CPU time (user + system) the process has used, in clock ticks, from `/proc/PID/stat`.
+#[cfg(target_os = "linux")]
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name (field 2) is in parentheses and may contain spaces: split after it.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12 here.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// A number from `/proc/PID/status`: `Threads`, or a size in KiB (`VmRSS`, `VmHWM`).
+#[cfg(target_os = "linux")]
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    let number = line.trim().trim_end_matches(" kB");
+    number.parse().unwrap_or_else(|_| panic!("{field}: {line}"))
+}
+
+/// Waits until the process is stopped (a SIGSTOP has taken effect: state `T` in
+/// `/proc/PID/stat`); panics after [`SAFETY`].
+#[cfg(target_os = "linux")]
+pub fn wait_until_stopped(pid: u32) {
+    let deadline = Instant::now() + SAFETY;
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        // The state follows the command name, which is in parentheses.
+        if stat[stat.rfind(')').unwrap() + 2..].starts_with('T') {
+            return;
+        }
+        assert!(Instant::now() < deadline, "process {pid} never stopped");
+        thread::sleep(Duration::from_millis(1));
     }
 }
 

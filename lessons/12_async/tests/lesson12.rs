@@ -100,6 +100,33 @@ fn the_notes_python_client_is_answered_while_another_client_is_connected() {
     assert_eq!(echo(&mut other, b"still here"), b"still here123");
 }
 
+/// The ladder's client (lesson 09's), 500 clients at once, 20 rounds each: every client is
+/// served and every echo is right (the client checks each one and exits 0 only then).
+#[test]
+fn lesson09_client_500_clients_20_rounds_all_served() {
+    assert_lesson09_client_all_served(&[]);
+}
+
+/// The same on the multi-threaded runtime.
+#[test]
+fn lesson09_client_500_clients_20_rounds_all_served_with_threads_2() {
+    assert_lesson09_client_all_served(&["--threads", "2"]);
+}
+
+fn assert_lesson09_client_all_served(server_args: &[&str]) {
+    // Another package's binary: built up to date first (see `workspace_binaries`).
+    let client = common::workspace_binaries(&["lesson09-client"]).remove(0);
+    let server = Server::start(SERVER, server_args);
+    let addr = server.addr.to_string();
+    let args = ["--addr", &addr, "--clients", "500", "--rounds", "20"];
+    let out = run(&client.to_string_lossy(), &args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.starts_with("served 500/500 clients\n"),
+        "{out:?}"
+    );
+}
+
 /// 200 clients connect, all stay connected, and each is answered: the runtime switches between
 /// their tasks on its one thread (on Linux, `/proc` counts the server's threads: 1).
 #[test]
@@ -184,9 +211,9 @@ fn strip_123(stream: &[u8]) -> Vec<u8> {
 }
 
 /// TCP is a byte stream: three messages waiting together are read by one `read`, and come back
-/// as one answer with one `123` (黏包, lesson 03). The server is held still (SIGSTOP) while
-/// they arrive, so its read surely finds all three.
-#[cfg(unix)]
+/// as one answer with one `123` (黏包, lesson 03). The server is held still (SIGSTOP, and
+/// `/proc` says it has stopped) while they arrive, so its read surely finds all three.
+#[cfg(target_os = "linux")]
 #[test]
 fn three_messages_waiting_together_are_read_as_one() {
     let server = Server::start(SERVER, &[]);
@@ -194,6 +221,7 @@ fn three_messages_waiting_together_are_read_as_one() {
     let me = sock.local_addr().unwrap();
     server.wait_for_log(&format!("{me} connected\n"));
     kill("-STOP", server.pid());
+    common::wait_until_stopped(server.pid());
     for msg in [&b"abc"[..], b"def", b"ghi"] {
         sock.write_all(msg).unwrap();
     }
