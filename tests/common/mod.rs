@@ -221,10 +221,10 @@ pub fn binary(name: &str) -> PathBuf {
 /// builds that package's binaries (`CARGO_BIN_EXE_…`), but not another package's, so lesson
 /// 12's tests would find `lesson09-client` missing or older than its source, and the root's
 /// transcript tests `lesson12-server`. Built once per test process, with the running test's
-/// target directory, target and profile, so the result lands where [`binary`] looks. Where
-/// cargo cannot be started (the Windows lane runs these tests under Wine, and cargo is a Linux
-/// program there), the binaries are used as they are: that lane's `cargo test` builds every
-/// binary of both packages first.
+/// target directory, target and profile, so the result lands where [`binary`] looks. Under
+/// Wine (the Windows lane) cargo is a Linux program, not one to start from a Windows test:
+/// the binaries are used as they are, and that lane's `cargo test` builds every binary of both
+/// packages first.
 pub fn workspace_binaries(names: &[&str]) -> Vec<PathBuf> {
     static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
@@ -243,6 +243,10 @@ pub fn workspace_binaries(names: &[&str]) -> Vec<PathBuf> {
 /// `cargo build --workspace --bin …` into the running test's target directory, with its
 /// target (`target/TRIPLE/PROFILE/`) and profile (`debug` is cargo's `dev`).
 fn build(names: &[&str]) {
+    #[cfg(windows)]
+    if under_wine() {
+        return;
+    }
     let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap();
@@ -271,16 +275,7 @@ fn build(names: &[&str]) {
             "cargo build of {names:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         ),
-        // No cargo to start here (under Wine): use what the lane's `cargo test` built.
-        Err(e) => {
-            for name in names {
-                assert!(
-                    binary(name).is_file(),
-                    "{name} is not built and cargo cannot be started here ({e}): \
-                     build it first (`cargo build --bin {name}`)"
-                );
-            }
-        }
+        Err(e) => panic!("cannot start cargo to build {names:?}: {e}"),
     }
 }
 
