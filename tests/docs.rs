@@ -25,6 +25,7 @@ const TWINNED: &[&str] = &[
     "lessons/09_threads",
     "lessons/10_pool",
     "lessons/11_select",
+    "lessons/12_async",
     "exercises",
 ];
 
@@ -53,6 +54,7 @@ const GLOSSARY_TERMS: &[&str] = &[
     "报头",
     "字典报头",
     "优酷",
+    "协程",
 ];
 
 /// Words that must not appear on any page, with the glossary's word to write instead.

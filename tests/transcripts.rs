@@ -201,6 +201,8 @@ const SESSIONS: &[&Session] = &[
     &LESSON10_CTRL_C,
     &LESSON10_TICKETS,
     &LESSON11_TWO_CLIENTS,
+    &LESSON12,
+    &LESSON12_CTRL_C,
 ];
 
 const LESSON01: Session = Session {
@@ -661,6 +663,35 @@ const LESSON10_TICKETS: Session = Session {
     ..PLAIN
 };
 
+const LESSON12: Session = Session {
+    page: "lessons/12_async/README.md",
+    server: Some(("lesson12-server", &[])),
+    client: ("lesson02-client", &[]),
+    tty: true,
+    steps: &[Type("hello"), Type("你好")],
+    blocks: &[
+        (ClientTerminal, "hello123"),
+        (ServerStdout, "127.0.0.1:51470 connected"),
+    ],
+    ..PLAIN
+};
+
+/// Ctrl-C while a client sits at its prompt: the server closes it and stops.
+const LESSON12_CTRL_C: Session = Session {
+    page: "lessons/12_async/README.md",
+    server: Some(("lesson12-server", &[])),
+    client: ("lesson02-client", &[]),
+    tty: true,
+    steps: &[
+        Type("hello"),
+        Await(Server, "says: \"hello\"", 1),
+        Interrupt,
+        Await(Server, "all clients closed; stopped", 1),
+    ],
+    blocks: &[(ServerStdout, "Ctrl-C: accepting no more clients")],
+    ..PLAIN
+};
+
 /// The notes' section 4 client, as the READMEs tell the learner to save it: only the address
 /// and `DATA_PATH` changed (`PORT` and `DATA` are filled in by the test). The first two lines
 /// are the test's, not the notes'. `os.listdir` returns names in the file system's order, which
@@ -779,6 +810,12 @@ fn lesson11_readme_transcripts() {
 #[cfg(target_os = "linux")]
 fn lesson10_readme_transcripts() {
     check_page("lessons/10_pool/README.md");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn lesson12_readme_transcripts() {
+    check_page("lessons/12_async/README.md");
 }
 
 #[test]
@@ -958,12 +995,19 @@ fn shown_lines(raw: &str) -> Vec<String> {
         .collect()
 }
 
+/// The path of a binary a session runs. Every session's binary is built up to date first:
+/// cargo builds this package's binaries before its tests, but lesson 12's server belongs to
+/// the workspace's other package.
 fn binary(name: &str) -> PathBuf {
-    // Integration tests live in target/<profile>/deps/; cargo puts the binaries one level up
-    // and builds all of them before running any integration test.
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+    let mut names: Vec<&str> = SESSIONS
+        .iter()
+        .flat_map(|s| s.server.map(|(bin, _)| bin).into_iter().chain([s.client.0]))
+        .filter(|bin| *bin != "python3")
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    common::workspace_binaries(&names);
+    common::binary(name)
 }
 
 /// Everything a reader produces, collected by a background thread.
@@ -1108,7 +1152,7 @@ fn check_page(page: &str) {
 }
 
 fn run(session: &Session) {
-    if session.client.0 == "python3" && !python3_runs() {
+    if session.client.0 == "python3" && !common::python3_runs() {
         eprintln!(
             "{}: skipped the session with the notes' Python client: no python3 here",
             session.page
@@ -1378,14 +1422,4 @@ fn mask(line: &str) -> String {
         line.push('N');
     }
     line
-}
-
-/// Whether `python3` can be started here (the Python sessions need it).
-fn python3_runs() -> bool {
-    Command::new("python3")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
