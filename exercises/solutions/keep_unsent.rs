@@ -1,5 +1,5 @@
-//! Exercise 12, lesson 11 (IO多路复用): a non-blocking write may take only part of a reply.
-//! 练习 12，第 11 课（IO多路复用）：非阻塞的写，可能只写出回复的一部分。
+//! Exercise 14, lesson 11 (IO多路复用): a non-blocking write may take only part of a reply.
+//! 练习 14，第 11 课（IO多路复用）：非阻塞的写，可能只写出回复的一部分。
 //!
 //! The course's select server keeps each client's reply in `w_data[sock]` and, once `select`
 //! says the socket is writable, calls `sock.send(w_data[sock])` and deletes the entry. On a

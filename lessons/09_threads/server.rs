@@ -4,10 +4,10 @@
 //! the 半连接池 (the notes' 2.2 says so). The course's next installment answers with
 //! `socketserver.ThreadingTCPServer`: every accepted connection is handed to a thread of its
 //! own, which runs the handler's `handle()` (the communication loop), while the main thread
-//! goes straight back to `accept()`. This file is lesson 02's server with exactly that change:
-//! the communication loop moved into [`handle`], and the connection loop starting a thread for
-//! each client. Everything else is lesson 02's: an empty read ends a client, any error ends
-//! that client only, `--idle-timeout` drops a silent one.
+//! goes straight back to `accept()`. This file is lesson 02's server with that change at its
+//! heart: the communication loop moved into [`handle`], the connection loop starting a thread
+//! for each client (and in the options, `--processes` is new, lesson 02's `--no-accept` gone).
+//! The rest is lesson 02's: an empty read or an error ends that client, as does `--idle-timeout`.
 //!
 //! `--processes` (Unix) is `ForkingTCPServer` instead: each client is served by a child
 //! process that has the connection as its standard input and output (the inetd way; a
