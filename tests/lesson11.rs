@@ -489,6 +489,51 @@ fn trace_shows_reads_and_writes_and_no_would_block() {
     assert_eq!(trace.lines().count(), 3, "{trace}");
 }
 
+/// `--trace-waits` shows the waiting too. Step 2: what each `wait` returned, before the
+/// calls it made ready (none of them would block). Step 1: a read that would block, once per
+/// wait, although the loop tries it again and again until the client's bytes come.
+#[test]
+fn trace_waits_shows_each_wait_and_each_read_that_would_block_once() {
+    let server = start(&[], &["--trace-waits"]);
+    let mut sock = connect(server.addr);
+    let me = sock.local_addr().unwrap();
+    server.wait_for_log(&format!("{me} connected\n"));
+    assert_eq!(echo(&mut sock, b"hello"), b"hello123");
+    drop(sock);
+    server.wait_for_log(&format!("[{me}] read 0 bytes (end of stream)\n"));
+    assert_eq!(
+        server.stderr(),
+        format!(
+            "wait returned: the listener readable\n\
+             wait returned: {me} readable\n\
+             [{me}] read 5 bytes: \"hello\"\n\
+             [{me}] write 8 bytes: \"hello123\"\n\
+             wait returned: {me} readable\n\
+             [{me}] read 0 bytes (end of stream)\n"
+        )
+    );
+
+    let server = start(&["--busy"], &["--trace-waits"]);
+    let mut sock = connect(server.addr);
+    let me = sock.local_addr().unwrap();
+    let would_block = format!("[{me}] read would block (WouldBlock)\n");
+    server.wait_for_log(&would_block);
+    assert_eq!(echo(&mut sock, b"hello"), b"hello123");
+    server.wait_for_count(&would_block, 2);
+    drop(sock);
+    server.wait_for_log(&format!("[{me}] read 0 bytes (end of stream)\n"));
+    assert_eq!(
+        server.stderr(),
+        format!(
+            "{would_block}\
+             [{me}] read 5 bytes: \"hello\"\n\
+             [{me}] write 8 bytes: \"hello123\"\n\
+             {would_block}\
+             [{me}] read 0 bytes (end of stream)\n"
+        )
+    );
+}
+
 /// Step 1's bug, shown: with two clients connected and silent, `--busy` never sleeps. Sampled
 /// 100 times over a second, it is always running or waiting for a CPU (state `R` in /proc),
 /// and it uses whatever CPU it gets: a whole core on a quiet machine (about 100 ticks a

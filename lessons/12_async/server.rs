@@ -35,7 +35,8 @@
 //! ```
 //!
 //! Watch for: one thread serving every client (`ps -o nlwp` on Linux, Task Manager's Threads
-//! column on Windows); with `--delay 1 --block`, ten clients each waiting for the one before.
+//! column on Windows); with `--delay 1 --block`, ten clients each waiting for the one before;
+//! `--trace-waits`, each read that would block: where its task gives the thread back.
 
 use std::io;
 use std::net::SocketAddr;
@@ -83,10 +84,15 @@ struct Args {
     /// Do --delay's blocking sleep on tokio's threads for blocking work (spawn_blocking)
     #[arg(long, requires = "delay")]
     spawn_blocking: bool,
+
+    /// Like --trace, and show each read or write that would block, where its task starts to wait
+    #[arg(long)]
+    trace_waits: bool,
 }
 
 fn main() -> Result<()> {
-    let args: Args = cli::parse();
+    let mut args: Args = cli::parse();
+    args.common.trace |= args.trace_waits;
 
     // gevent's hub is tokio's runtime: it runs the tasks, and when every task waits, it asks
     // the system which sockets are ready (epoll on Linux, kqueue on macOS, IOCP on Windows)
@@ -127,6 +133,7 @@ async fn server(args: Args) -> Result<()> {
             _ => Wait::Await,
         },
         trace: args.common.trace,
+        trace_waits: args.trace_waits,
     };
     // Every task gets a copy of `stopping`; Ctrl-C flips it for all of them (see `shut_down`).
     let (stop, stopping) = watch::channel(false);
@@ -177,6 +184,7 @@ struct Talk {
     delay: Option<Duration>,
     wait: Wait,
     trace: bool,
+    trace_waits: bool,
 }
 
 /// How `--delay` waits: the right way, the bug, the other fix.
@@ -195,7 +203,8 @@ async fn talk(
     how: Talk,
     mut stopping: watch::Receiver<bool>,
 ) {
-    let mut conn = Wire(Traced::labelled(conn, how.trace, address));
+    let traced = Traced::labelled(conn, how.trace, address).nonblocking(how.trace_waits);
+    let mut conn = Wire(traced);
     // `recv(1024)`, and room behind it for the `123`: the reply is one write, with no
     // allocation per message. This array is most of what a task costs (see the README).
     let mut buf = [0u8; 1024 + 3];
@@ -396,7 +405,8 @@ impl CtrlC {
 /// "hello"`). `Traced` wraps the blocking `Read + Write` of std; this wraps tokio's
 /// `AsyncRead + AsyncWrite` the same way. Each `poll_read`/`poll_write` that is ready is one
 /// system call that moved bytes (or failed): it gets one line. One that is pending (the call
-/// would have blocked, so the task waits for the runtime to wake it) moved nothing and gets none.
+/// would have blocked, so the task waits for the runtime to wake it) moved nothing: it gets a
+/// line only with `--trace-waits`, `read would block (WouldBlock)`, once per wait.
 struct Wire(Traced<TcpStream>);
 
 impl Wire {
@@ -420,6 +430,8 @@ impl AsyncRead for Wire {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let Poll::Ready(result) = Pin::new(self.0.get_mut()).poll_read(cx, buf) else {
+            self.0
+                .show("read", &Err(io::ErrorKind::WouldBlock.into()), &[]);
             return Poll::Pending;
         };
         let result = result.map(|()| buf.filled().len() - before);
@@ -437,8 +449,11 @@ impl AsyncWrite for Wire {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(self.0.get_mut()).poll_write(cx, buf);
-        if let Poll::Ready(result) = &polled {
-            self.0.show("write", result, buf);
+        match &polled {
+            Poll::Ready(result) => self.0.show("write", result, buf),
+            Poll::Pending => self
+                .0
+                .show("write", &Err(io::ErrorKind::WouldBlock.into()), &[]),
         }
         polled
     }

@@ -532,6 +532,31 @@ fn trace_shows_each_read_and_write_of_the_tasks() {
     );
 }
 
+/// `--trace-waits` adds the reads that would block: the moment a task starts to wait for its
+/// client, once per wait (a task polled again before its bytes came is not shown again).
+#[test]
+fn trace_waits_shows_where_each_task_waits() {
+    let server = Server::start(SERVER, &["--trace-waits"]);
+    let mut sock = server.connect();
+    let me = sock.local_addr().unwrap();
+    let would_block = format!("[{me}] read would block (WouldBlock)\n");
+    server.wait_for_log(&would_block);
+    assert_eq!(echo(&mut sock, b"hello"), b"hello123");
+    server.wait_for_count(&would_block, 2);
+    drop(sock);
+    server.wait_for_log(&format!("[{me}] read 0 bytes (end of stream)\n"));
+    assert_eq!(
+        server.stderr(),
+        format!(
+            "{would_block}\
+             [{me}] read 5 bytes: \"hello\"\n\
+             [{me}] write 8 bytes: \"hello123\"\n\
+             {would_block}\
+             [{me}] read 0 bytes (end of stream)\n"
+        )
+    );
+}
+
 /// The server's log is the learner's terminal: what a client sent is shown quoted and escaped,
 /// on one line, as in lesson 02.
 #[test]
