@@ -33,7 +33,7 @@
 #[path = "protocol.rs"]
 mod http;
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -44,7 +44,7 @@ use socket_lessons::console::terminal_safe;
 use socket_lessons::wire::{preview, Traced};
 use socket_lessons::{announce, cli, is_timeout};
 
-use http::{Head, RequestLine};
+use http::{Head, RequestLine, Until};
 
 /// Lesson 08 server: answer browsers (HTTP/1.1), one connection at a time.
 #[derive(Parser)]
@@ -86,7 +86,8 @@ fn main() -> Result<()> {
         // BUG (on purpose): one client at a time. `serve` returns only when this connection
         // ends, and a browser keeps it open after the page (keep-alive) or opens one it never
         // uses (a preconnect): every other client waits in the accept queue meanwhile, up to
-        // --idle-timeout. Lessons 09-12 serve many connections at once.
+        // --idle-timeout (and up to 100 × --idle-timeout behind a client that sends a request
+        // just before each runs out). Lessons 09-12 serve many connections at once.
         match serve(sock, peer, &args) {
             Ok(End::ClientClosed(0)) => {
                 println!("{peer} closed the connection without sending a request")
@@ -323,21 +324,6 @@ fn close_gently(sock: &mut TcpStream) {
     }
 }
 
-/// A reader whose every read gives up at `deadline`: all reads together wait at most until
-/// then, however the bytes trickle in.
-struct Until<'a>(&'a mut Traced<TcpStream>, Instant);
-
-impl Read for Until<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.1.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(ErrorKind::TimedOut.into());
-        }
-        self.0.get_ref().set_read_timeout(Some(left))?;
-        self.0.read(buf)
-    }
-}
-
 /// Why we dropped a connection on which no whole request came within --idle-timeout, given
 /// what did come (`got`) and how many requests were served before.
 fn silent(got: &[u8], served: u32) -> String {
@@ -370,12 +356,12 @@ fn requests(n: u32) -> String {
 /// a page anywhere can make the browser send anything here (`/?q=<script>…`, a header).
 fn page(raw: &[u8], peer: SocketAddr, local: SocketAddr, n: u32, idle: Duration) -> String {
     // The head as text: bytes that are not UTF-8 as U+FFFD, control characters other than
-    // line breaks and tabs as `\x1b`, then HTML's five special characters as entities. Then
-    // where each line really ends is written out (`\r\n`, or `\n` alone, as `nc` sends it);
-    // terminal_safe left no U+0001 in the text, so it can stand for `\r\n` meanwhile.
+    // line breaks and tabs as `\x1b` (a `\r` not followed by `\n` as `\r`), then HTML's five
+    // special characters as entities. Then where each line really ends is written out (`\r\n`,
+    // or `\n` alone, as `nc` sends it); terminal_safe left no U+0001 in the text, so it can
+    // stand for `\r\n` meanwhile.
     let head = html_escape(&terminal_safe(&String::from_utf8_lossy(raw)))
         .replace("\r\n", "\u{1}")
-        .replace('\r', "\\r")
         .replace('\n', "<span class=\"eol\">\\n</span>\n")
         .replace('\u{1}', "<span class=\"eol\">\\r\\n</span>\n");
     let secs = idle.as_secs_f64();

@@ -16,10 +16,12 @@
 //! ```
 //!
 //! Exit status 0 when every client was served with every echo right; 1 otherwise, with one
-//! line on stderr counting what went wrong. Every wait (a connect, an echo) is bounded by
-//! `--timeout`; a client that waits longer is counted as not served. A server that turns a
-//! client away with a line of its own instead of an echo (`refused: …`, lesson 10's pool when
-//! its queue is full) has it counted as refused, with the server's reason.
+//! line on stderr counting what went wrong. Every wait is bounded by `--timeout`: a connect,
+//! and each echo as a whole (from sending the message to the echo's last byte, however slowly
+//! it trickles in); a client that waits longer is counted as not served. So a client, once it
+//! starts to connect, takes at most (rounds + 1) × `--timeout`, plus `--hold`. A server that
+//! turns a client away with a line of its own instead of an echo (`refused: …`, lesson 10's
+//! pool when its queue is full) has it counted as refused, with the server's reason.
 //!
 //! ```text
 //! cargo run --bin lesson02-server                               # terminal 1: one at a time
@@ -104,7 +106,9 @@ struct Args {
     #[arg(long, value_name = "K", default_value_t = 5)]
     pending: usize,
 
-    /// The longest wait for a connect or an echo; a client that waits longer is not served
+    /// The longest wait for a connect, and for each echo (from sending to its last byte); a
+    /// client that waits longer is not served. Once connecting, a client takes at most
+    /// (rounds + 1) times this, plus --hold
     #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = cli::parse_seconds)]
     timeout: Duration,
 }
@@ -237,7 +241,8 @@ fn client(id: u32, settings: &Settings, gate: &Gate) -> Result<Served, Failure> 
         // No answer will tell us the server took the connection: connected is all we know.
         pending.take();
     }
-    sock.set_read_timeout(Some(timeout))?;
+    // A write of a few bytes does not wait unless the server stops reading; reads get what is
+    // left of each echo's deadline (`read_echo`).
     sock.set_write_timeout(Some(timeout))?;
     let mut sock = Traced::labelled(sock, settings.trace, format!("client {id}"));
 
@@ -258,7 +263,7 @@ fn client(id: u32, settings: &Settings, gate: &Gate) -> Result<Served, Failure> 
         sock.write_all(message.as_bytes())
             .map_err(|e| waiting("sending", &e, timeout))?;
         let mut echo = vec![0u8; message.len() + 3];
-        let (got, read) = read_echo(&mut sock, &mut echo);
+        let (got, read) = read_echo(&mut sock, &mut echo, sent + timeout);
         // The server turned us away with a line of its own (lesson 10, a full queue): whatever
         // the read ended with (the line is longer than an echo, and the server closes after
         // it), that is a refusal, not a wrong echo.
@@ -301,13 +306,27 @@ fn client(id: u32, settings: &Settings, gate: &Gate) -> Result<Served, Failure> 
     Ok(served)
 }
 
-/// Reads exactly `buf.len()` bytes: an echo may arrive in more than one piece. Unlike
-/// `read_exact`, it says "closed" for an end of stream, and how many bytes it had read
+/// Reads exactly `buf.len()` bytes by `deadline`: an echo may arrive in more than one piece.
+/// Unlike `read_exact`, it says "closed" for an end of stream, and how many bytes it had read
 /// (`buf[..got]`) whatever the outcome, so that a refusal is recognised even when the server
-/// closed the connection before a whole echo's worth came.
-fn read_echo(sock: &mut impl Read, buf: &mut [u8]) -> (usize, io::Result<()>) {
+/// closed the connection before a whole echo's worth came. One deadline for the whole echo,
+/// not a timeout per read: a server that sends a byte a second would pass a timeout of two
+/// seconds per read for as long as it likes.
+fn read_echo(
+    sock: &mut Traced<TcpStream>,
+    buf: &mut [u8],
+    deadline: Instant,
+) -> (usize, io::Result<()>) {
     let mut got = 0;
     while got < buf.len() {
+        // What is left of the wait. set_read_timeout refuses zero: the time is up.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return (got, Err(ErrorKind::TimedOut.into()));
+        }
+        if let Err(e) = sock.get_ref().set_read_timeout(Some(left)) {
+            return (got, Err(e));
+        }
         match sock.read(&mut buf[got..]) {
             Ok(0) => return (got, Err(io::Error::new(ErrorKind::UnexpectedEof, "closed"))),
             Ok(n) => got += n,

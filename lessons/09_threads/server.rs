@@ -12,7 +12,8 @@
 //! `--processes` (Unix) is `ForkingTCPServer` instead: each client is served by a child
 //! process that has the connection as its standard input and output (the inetd way; a
 //! threaded program does not `fork`), so the child's code is the notes' 通信循环 on stdin and
-//! stdout. A child that crashes ends only its own client.
+//! stdout. A child that crashes ends only its own client. At most `--max-children` (40) run
+//! at once, as in Python.
 //!
 //! ```text
 //! cargo run --bin lesson09-server                              # terminal 1
@@ -59,6 +60,12 @@ struct Args {
     /// Serve each client in a child process instead of a thread, like Python's ForkingTCPServer (Unix only)
     #[arg(long)]
     processes: bool,
+
+    /// With --processes: the most children at once; at the limit no client is accepted until one ends
+    // 40: Python's `ForkingMixIn.max_children`. At most 1000: each child is a whole process.
+    #[arg(long, value_name = "N", default_value_t = 40, requires = "processes",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    max_children: u32,
 
     /// Run as the child process of --processes for this client: its connection is stdin/stdout
     #[arg(long, value_name = "CLIENT", hide = true)]
@@ -107,9 +114,9 @@ fn main() -> Result<()> {
             continue;
         }
 
-        // `--processes`: a child process instead of a thread (processes.rs).
+        // `--processes`: a child process instead, at most --max-children at once (processes.rs).
         if args.processes {
-            processes::start(sock, address, args.common.trace);
+            processes::start(sock, address, args.common.trace, args.max_children as usize);
             continue;
         }
 
