@@ -42,7 +42,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use socket_lessons::console::terminal_safe;
 use socket_lessons::wire::{preview, Traced};
-use socket_lessons::{announce, cli, is_timeout};
+use socket_lessons::{announce, cli, is_timeout, log};
 
 use http::{Head, RequestLine, Until};
 
@@ -77,12 +77,12 @@ fn main() -> Result<()> {
             // Out of file descriptors (EMFILE), accept fails at once, again and again: pause,
             // or this loop spins at full CPU. (Lesson 07 backs off and counts.)
             Err(e) => {
-                println!("accept failed: {e}; trying again in 1 s");
+                log!("accept failed: {e}; trying again in 1 s");
                 thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
-        println!("{peer} connected");
+        log!("{peer} connected");
         // BUG (on purpose): one client at a time. `serve` returns only when this connection
         // ends, and a browser keeps it open after the page (keep-alive) or opens one it never
         // uses (a preconnect): every other client waits in the accept queue meanwhile, up to
@@ -90,13 +90,13 @@ fn main() -> Result<()> {
         // just before each runs out). Lessons 09-12 serve many connections at once.
         match serve(sock, peer, &args) {
             Ok(End::ClientClosed(0)) => {
-                println!("{peer} closed the connection without sending a request")
+                log!("{peer} closed the connection without sending a request")
             }
             Ok(End::ClientClosed(n)) => {
-                println!("{peer} closed the connection after {}", requests(n))
+                log!("{peer} closed the connection after {}", requests(n))
             }
             Ok(End::WeClosed) => {}
-            Err(e) => println!("{peer} dropped: {e:#}"),
+            Err(e) => log!("{peer} dropped: {e:#}"),
         }
     }
 }
@@ -131,7 +131,7 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<End> {
             // No empty line within 8 KiB: the head is too long, or not HTTP at all.
             Err(e) if e.kind() == ErrorKind::InvalidData => {
                 let reply = Reply::error(431, "Request Header Fields Too Large", &e.to_string());
-                println!("{peer} {} -> {}", preview(&buf), reply.said());
+                log!("{peer} {} -> {}", preview(&buf), reply.said());
                 send_and_close(&mut sock, &reply, false)?;
                 return Ok(End::WeClosed);
             }
@@ -144,7 +144,7 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<End> {
         // terminal would obey and cuts it after 40 characters.
         let first_line = raw.split(|&b| b == b'\n').next().unwrap_or_default();
         let first_line = first_line.strip_suffix(b"\r").unwrap_or(first_line);
-        println!("{peer} {} -> {}", preview(first_line), reply.said());
+        log!("{peer} {} -> {}", preview(first_line), reply.said());
         let head_only = first_line.starts_with(b"HEAD ");
         send_and_close(&mut sock, &reply, head_only)?;
         if !reply.keep_alive {

@@ -36,7 +36,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use socket2::{Domain, Protocol, Socket, Type};
 use socket_lessons::wire::{preview, Traced};
-use socket_lessons::{announce, cli, is_timeout};
+use socket_lessons::{announce, cli, is_timeout, log};
 
 // `--processes`: a child process per client instead of a thread (Unix), in processes.rs.
 mod processes;
@@ -97,12 +97,12 @@ fn main() -> Result<()> {
         let (sock, address) = match listener.accept() {
             Ok(pair) => pair,
             Err(e) => {
-                println!("accept failed: {e}; trying again in 1 s");
+                log!("accept failed: {e}; trying again in 1 s");
                 std::thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
-        println!("{address} connected");
+        log!("{address} connected");
         // Not in the notes: a client that sends nothing, or never reads our replies, would
         // hold its thread (and its memory and file descriptor) forever. A read that waits
         // longer than --idle-timeout fails instead, and so does a write that waits that long.
@@ -110,7 +110,7 @@ fn main() -> Result<()> {
             .set_read_timeout(Some(args.idle_timeout))
             .and_then(|()| sock.set_write_timeout(Some(args.idle_timeout)))
         {
-            println!("{address} dropped: {e}");
+            log!("{address} dropped: {e}");
             continue;
         }
 
@@ -129,7 +129,7 @@ fn main() -> Result<()> {
         let trace = args.common.trace;
         let spawned = thread::Builder::new().spawn(move || handle(sock, address, trace));
         if let Err(e) = spawned {
-            println!("{address} dropped: cannot start a thread: {e}");
+            log!("{address} dropped: cannot start a thread: {e}");
         }
     }
 }
@@ -151,7 +151,7 @@ fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
             // here a thread spinning at 100% CPU until the server stops. The right reaction
             // is to leave the communication loop.
             Ok(0) => {
-                println!("{address} closed the connection");
+                log!("{address} closed the connection");
                 break;
             }
             Ok(n) => n,
@@ -159,7 +159,7 @@ fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             // The read timeout set in main ran out: the client sent nothing for that long.
             Err(e) if is_timeout(&e) => {
-                println!("{address} dropped: silent for longer than --idle-timeout");
+                log!("{address} dropped: silent for longer than --idle-timeout");
                 break;
             }
             // Step 4 (异常捕获), widened. The notes catch only ConnectionResetError (the
@@ -167,7 +167,7 @@ fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
             // Any error here belongs to this one client: log it, drop the connection;
             // the other threads go on.
             Err(e) => {
-                println!("{address} dropped: {e}");
+                log!("{address} dropped: {e}");
                 break;
             }
         };
@@ -178,7 +178,7 @@ fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
         // log line of its own, `\x1b[2J` clears the screen. `preview` shows it quoted and
         // escaped as Python shows bytes (`\n`, `\x1b`, `\xff` for a byte that is not
         // UTF-8), on one line, cut after 40 characters with `…`.
-        println!("{address} says: {}", preview(&buf[..n]));
+        log!("{address} says: {}", preview(&buf[..n]));
 
         // `sock.send(data + b'123')`. write_all, not write: a write may accept only part
         // of the buffer, and the rest would be silently lost.
@@ -188,10 +188,10 @@ fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
             match is_timeout(&e) {
                 // The write timeout ran out: the client left our replies unread until they
                 // filled its buffers and ours, then for --idle-timeout more.
-                true => println!(
+                true => log!(
                     "{address} dropped: the client did not read for longer than --idle-timeout"
                 ),
-                false => println!("{address} dropped: {e}"),
+                false => log!("{address} dropped: {e}"),
             }
             break;
         }

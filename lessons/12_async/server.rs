@@ -47,7 +47,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::Parser;
 use socket_lessons::wire::{preview, Traced};
-use socket_lessons::{announce, cli};
+use socket_lessons::{announce, cli, log};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
@@ -157,7 +157,7 @@ async fn server(args: Args) -> Result<()> {
             // to 1 s, as Go's net/http does. tokio's sleep, not std's: the connected clients
             // are served during the pause (and one that leaves gives a descriptor back).
             Err(e) => {
-                println!(
+                log!(
                     "accept failed: {e}; trying again in {} ms",
                     pause.as_millis()
                 );
@@ -167,7 +167,7 @@ async fn server(args: Args) -> Result<()> {
             }
         };
         pause = FIRST_PAUSE;
-        println!("{address} connected");
+        log!("{address} connected");
 
         // gevent: `spawn(talk, conn)`. The task owns the socket; this loop goes back to
         // accept() at once. Nothing waits for the task: it ends when its client leaves.
@@ -215,7 +215,7 @@ async fn talk(
         let read = tokio::select! {
             biased;
             _ = stopping.changed() => {
-                println!("{address} closed by the server: shutting down");
+                log!("{address} closed by the server: shutting down");
                 conn.linger(&mut buf).await;
                 return;
             }
@@ -224,7 +224,7 @@ async fn talk(
         let n = match read {
             // gevent: `if len(data) == 0: break`. End of stream: the client closed its side.
             Ok(Ok(0)) => {
-                println!("{address} closed the connection");
+                log!("{address} closed the connection");
                 return;
             }
             Ok(Ok(n)) => n,
@@ -232,18 +232,18 @@ async fn talk(
             // lesson 02: any error ends this client, and only this one. (No `Interrupted`
             // case: tokio's sockets never block in the system, so no signal interrupts them.)
             Ok(Err(e)) => {
-                println!("{address} dropped: {e}");
+                log!("{address} dropped: {e}");
                 return;
             }
             // `timeout` ran out first: nothing came for --idle-timeout.
             Err(_) => {
-                println!("{address} dropped: silent for longer than --idle-timeout");
+                log!("{address} dropped: silent for longer than --idle-timeout");
                 return;
             }
         };
         // gevent: `print(data.decode('utf-8'))`, escaped as in lesson 02: a client cannot
         // forge a log line or send escape codes to the terminal.
-        println!("{address} says: {}", preview(&buf[..n]));
+        log!("{address} says: {}", preview(&buf[..n]));
 
         if let Some(delay) = how.delay {
             slow_job(delay, how.wait).await;
@@ -256,16 +256,14 @@ async fn talk(
         match timeout(how.idle_timeout, conn.write_all(&buf[..n + 3])).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                println!("{address} dropped: {e}");
+                log!("{address} dropped: {e}");
                 return;
             }
             // The client left our replies unread until its buffers and ours were full, then
             // for --idle-timeout more. Meanwhile this task read nothing from it: a client that
             // sends without reading makes the server wait, never buffer without bound.
             Err(_) => {
-                println!(
-                    "{address} dropped: the client did not read for longer than --idle-timeout"
-                );
+                log!("{address} dropped: the client did not read for longer than --idle-timeout");
                 return;
             }
         }
@@ -343,7 +341,7 @@ async fn shut_down(
     drop(listener);
     // Only the tasks' receivers are left.
     drop(stopping);
-    println!(
+    log!(
         "Ctrl-C: accepting no more clients; {} connected, each closed once its answer in \
          progress is sent (Ctrl-C again stops at once)",
         stop.receiver_count()
@@ -351,11 +349,11 @@ async fn shut_down(
     stop.send_replace(true);
     tokio::select! {
         () = stop.closed() => {
-            println!("all clients closed; stopped");
+            log!("all clients closed; stopped");
             Ok(())
         }
         () = ctrl_c.recv() => {
-            println!("Ctrl-C again: stopped at once, {} still connected", stop.receiver_count());
+            log!("Ctrl-C again: stopped at once, {} still connected", stop.receiver_count());
             // 130 (128 + SIGINT), as a shell reports a program stopped by Ctrl-C: not a clean end.
             std::process::exit(130)
         }
