@@ -773,3 +773,72 @@ fn a_listing_matches_only_the_lines_it_names() {
         vec![(1, "read_len".to_string(), "protocol.rs".to_string(), 107)]
     );
 }
+
+/// Each hint of the exercises that points into a lesson, `../lessons/…/file.rs:LINE `code``
+/// (relative to `exercises/`), names a line that holds that code: a learner who follows the
+/// hint lands on it. With `UPDATE_LISTINGS=1`, a hint whose code now sits on one other line of
+/// the file is moved there.
+#[test]
+fn exercise_hints_name_the_lines_that_hold_their_code() {
+    let update = std::env::var_os("UPDATE_LISTINGS").is_some_and(|v| v == "1");
+    let path = root().join("exercises/info.toml");
+    let toml = read(&path);
+    let (mut wrong, mut fixes, mut checked) = (Vec::new(), Vec::new(), 0);
+    for (at, _) in toml.match_indices("../lessons/") {
+        // `../lessons/DIR/FILE.rs:LINE `CODE``, up to the closing backtick.
+        let rest = &toml[at + "../".len()..];
+        let Some((file, rest)) = rest.split_once(':') else {
+            continue;
+        };
+        let Some((line, rest)) = rest.split_once(" `") else {
+            continue;
+        };
+        let (Ok(line), Some((code, _))) = (line.parse::<usize>(), rest.split_once('`')) else {
+            continue;
+        };
+        checked += 1;
+        let reference = format!("../{file}:{line} `{code}`");
+        let code = code.replace("\\\\", "\\"); // TOML's `\\` is one backslash
+        let source = match source_lines("", file) {
+            Ok(source) => source,
+            Err(problem) => {
+                wrong.push(format!("{reference}: {problem}"));
+                continue;
+            }
+        };
+        if source.get(line - 1).is_some_and(|l| l.contains(&code)) {
+            continue;
+        }
+        let holding: Vec<usize> = (1..=source.len())
+            .filter(|&n| source[n - 1].contains(&code))
+            .collect();
+        match holding[..] {
+            [now] => {
+                wrong.push(format!("{reference}: the code is on line {now} now"));
+                let moved = reference.replacen(&format!(":{line} "), &format!(":{now} "), 1);
+                fixes.push((reference, moved));
+            }
+            _ => wrong.push(format!("{reference}: on lines {holding:?} of the file")),
+        }
+    }
+    assert!(
+        checked > 20,
+        "only {checked} hints found in {}",
+        path.display()
+    );
+    // A hint is given in both languages: one line for both.
+    wrong.sort();
+    wrong.dedup();
+    if update && !fixes.is_empty() {
+        let mut text = toml.clone();
+        for (old, new) in &fixes {
+            text = text.replace(old.as_str(), new);
+        }
+        fs::write(&path, text).unwrap();
+    }
+    assert!(
+        wrong.is_empty(),
+        "exercise hints that do not name the line of their code (UPDATE_LISTINGS=1 moves them):\n{}",
+        wrong.join("\n")
+    );
+}
