@@ -23,6 +23,9 @@ use anyhow::{ensure, Context, Result};
 use clap::Parser;
 use socket_lessons::cli;
 
+#[path = "wire_picture/bins.rs"]
+mod bins;
+
 /// Lesson 08's page in headless Chromium, saved as a PNG
 #[derive(Parser)]
 struct Args {
@@ -40,19 +43,7 @@ fn main() -> Result<()> {
     // Bad arguments exit 2 on one line; an error is printed without a stack backtrace, as the
     // lessons' programs print theirs.
     let args: Args = cli::parse();
-    // `cargo run --example` builds the example only: build the server too, in the same profile.
-    let exe = std::env::current_exe()?;
-    let bins = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("no target directory")?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--bin", "lesson08-server"])
-        .status()
-        .context("running cargo build")?;
-    ensure!(status.success(), "cargo build --bin lesson08-server failed");
-
+    let bins = bins::build(&["lesson08-server"])?;
     let server_exe = bins.join(format!("lesson08-server{}", std::env::consts::EXE_SUFFIX));
     let mut server = Command::new(&server_exe)
         .arg("--addr")

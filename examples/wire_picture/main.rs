@@ -14,10 +14,10 @@
 //! Drawn on Linux: the scenarios run `seq` and `echo` through the server's `sh`.
 
 use std::path::Path;
-use std::process::Command;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{Context, Result};
 
+mod bins;
 mod lanes;
 mod picture;
 
@@ -39,24 +39,7 @@ fn main() -> Result<()> {
     });
     let wanted: Vec<_> = wanted.collect::<Result<_>>()?;
 
-    // `cargo run --example` builds the example only: build the lesson binaries it runs, in the
-    // same profile (a no-op when they are up to date). This example is in
-    // `target/PROFILE/examples/`, they are in `target/PROFILE/`.
-    let exe = std::env::current_exe()?;
-    let bins = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("no target directory")?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = Command::new(cargo);
-    // At the workspace's root: its default members, so lesson 12's package too.
-    build.current_dir(env!("CARGO_MANIFEST_DIR"));
-    build.args(["build", "--quiet", "--bins"]);
-    if bins.ends_with("release") {
-        build.arg("--release");
-    }
-    let status = build.status().context("running cargo build --bins")?;
-    ensure!(status.success(), "cargo build --bins failed");
+    let bins = &bins::build(&[])?;
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let all = SCENARIOS.iter().map(Wanted::Wire);
