@@ -405,7 +405,11 @@ fn second_read_before_first_answered(extra: &[&str]) -> bool {
         assert_eq!(&reply, b"b123");
         let first_written = format!("[{a}] write 4 bytes");
         let second_read = format!("[{b}] read 1 bytes");
-        server.wait_for_log(&format!("[{b}] write 4 bytes"));
+        // Wait for both lines compared. Both answers wait --delay from nearly the same
+        // moment, so which of them is written first is up to the scheduler: `b`'s answer
+        // being traced says nothing about `a`'s.
+        server.wait_for_log(&first_written);
+        server.wait_for_log(&second_read);
         let trace = server.stderr();
         let (Some(w), Some(r)) = (trace.find(&first_written), trace.find(&second_read)) else {
             panic!("no {first_written:?} or {second_read:?} in the trace:\n{trace}");
