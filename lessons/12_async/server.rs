@@ -212,7 +212,8 @@ async fn talk(
     loop {
         // gevent: `data = conn.recv(1024)`, waiting for the client's next message, or for
         // Ctrl-C. `biased`: a task told to stop reads nothing more. Its last echo is done:
-        // a task closes its client only here, between two messages.
+        // a task closes its client here, between two messages (or drops it below, when the
+        // client leaves that echo unread).
         let read = tokio::select! {
             biased;
             () = ctrl_c_pressed(&mut stopping) => {
@@ -255,9 +256,10 @@ async fn talk(
         // waiting (`.await`, other tasks run) while the client's buffers are full.
         buf[n..n + 3].copy_from_slice(b"123");
         let write = timeout(how.idle_timeout, conn.write_all(&buf[..n + 3]));
-        // Not in gevent's example: a client that never reads would keep this write waiting
-        // until --idle-timeout, and a Ctrl-C waiting for it. After Ctrl-C it gets
-        // SHUTDOWN_GRACE to take its answer, no more.
+        // Not in gevent's example: a client that never reads keeps this write waiting until
+        // --idle-timeout, and Ctrl-C would wait as long for it. After Ctrl-C it has
+        // SHUTDOWN_GRACE to take its answer, no more (counted from Ctrl-C, or from a write
+        // that starts later, after --delay).
         let grace = async {
             ctrl_c_pressed(&mut stopping).await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
