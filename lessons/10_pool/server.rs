@@ -72,8 +72,8 @@ struct Args {
     /// Seconds a client may stay silent (or leave our replies unread) before it is dropped
     // 300 s, as in lessons 02 and 09: a learner at the `>>>:` prompt must not be dropped for
     // thinking. Here it also bounds how long a silent client holds a worker, and how long
-    // Ctrl-C waits for it (a worker waiting in read() for its client's next message is not
-    // woken by Ctrl-C).
+    // Ctrl-C waits for it (a worker waiting in read() for its client's next message, or in
+    // write() for its client to read, is not woken by Ctrl-C).
     #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = cli::parse_seconds)]
     idle_timeout: Duration,
 }
