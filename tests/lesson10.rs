@@ -1,8 +1,8 @@
 //! Lesson 10: a pool of threads (线程池). A fixed number of workers serve the clients; a pool
 //! bounds the threads but not the waiting (four clients that stay hold four workers, a fifth
-//! waits until one leaves); a full queue refuses with one line; Ctrl-C lets the workers finish
-//! their clients and exits 0. And the 抢票 demo beside it: without a lock ten buyers get the
-//! one ticket, with a `Mutex` one does.
+//! waits until one leaves); a full queue refuses with one line; Ctrl-C closes each client after
+//! its next answer and exits 0, even out of file descriptors. And the 抢票 demo beside it:
+//! without a lock ten buyers get the one ticket, with a `Mutex` one does.
 
 mod common;
 
@@ -254,13 +254,23 @@ fn ctrl_c(server: &Server) {
     assert!(status.success());
 }
 
+/// The next thing `sock` reads is the end of the stream: the server has closed the connection.
+#[cfg(unix)]
+fn assert_closed_by_the_server(sock: &mut TcpStream) {
+    match sock.read(&mut [0u8; 64]) {
+        Ok(0) => {}
+        other => panic!("expected the end of the stream, got {other:?}"),
+    }
+}
+
 /// Ctrl-C with clients connected: no new connection is accepted, the client in the queue is
-/// told the server is stopping, and the two clients being served are served to the end: each
-/// message they send after Ctrl-C is answered. When they leave, the workers are joined and
-/// the server exits with status 0, saying so.
+/// told the server is stopping, and each client being served has its next message answered,
+/// then reads the end of the stream: the worker closes it between two messages, so a client
+/// that keeps talking cannot hold the stop (it is never silent for --idle-timeout). Then the
+/// workers are joined and the server exits with status 0, saying so.
 #[cfg(unix)]
 #[test]
-fn ctrl_c_lets_the_workers_finish_their_clients_then_exits_0() {
+fn ctrl_c_answers_each_client_once_more_then_closes_it_and_exits_0() {
     let mut server = Server::start(SERVER, &["--workers", "2", "--queue", "2"]);
     let (mut a, a_addr) = holding(&server, 1);
     let (mut b, b_addr) = holding(&server, 2);
@@ -278,22 +288,112 @@ fn ctrl_c_lets_the_workers_finish_their_clients_then_exits_0() {
     server.wait_for_log(&format!("{queued_addr} refused: {STOPPING}\n"));
 
     assert_eq!(echo(&mut a, "last a"), "last a123");
+    assert_closed_by_the_server(&mut a);
     assert_eq!(echo(&mut b, "last b"), "last b123");
-    assert!(server.is_running());
-    drop(a);
-    server.wait_for_log(&format!("{a_addr} closed the connection\n"));
-    assert_eq!(echo(&mut b, "really last"), "really last123");
-    drop(b);
+    assert_closed_by_the_server(&mut b);
     assert_eq!(server.wait_exit().code(), Some(0));
     server.wait_for_log("stopped: ");
     let log = server.stdout();
+    for (me, said) in [(a_addr, "last a"), (b_addr, "last b")] {
+        let closed = format!("{me} says: \"{said}\"\n{me} closed by the server: shutting down\n");
+        assert!(log.contains(&closed), "{log}");
+    }
     assert!(
-        log.ends_with(&format!(
-            "{b_addr} closed the connection\nstopped: every client served to the end, \
-             every worker joined\n"
-        )),
+        log.ends_with("stopped: every client closed, every worker joined\n"),
         "{log}"
     );
+}
+
+/// Out of file descriptors, accept() fails again and again, and Ctrl-C cannot wake the
+/// connection loop with a connection (accept() would fail for it too): the loop's pause after
+/// each failure ends at Ctrl-C instead. From then on the workers take no client from the
+/// queue: every queued client is told the server is stopping, the two clients being served
+/// are answered once more and closed, and the server exits 0.
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_c_stops_the_server_while_accept_fails_for_want_of_descriptors() {
+    let failed = "accept failed: Too many open files (os error 24); trying again in 1 s\n";
+    assert_ctrl_c_stops_with_the_descriptors_taken(|server| server.stdout().contains(failed));
+}
+
+/// The moment before: every descriptor taken but one, and the connection loop waits in
+/// accept(), which on Linux has already taken that one for the connection it will return. A
+/// socket made at Ctrl-C to wake it would fail (EMFILE); the handler's socket, made in
+/// advance, connects, and the loop stops as usual.
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_c_stops_the_server_while_accept_waits_with_the_last_descriptor() {
+    // The limit bounds the numbers of new descriptors; a process may also hold some it
+    // inherited, numbered above it. Counted: the numbers below the limit in use.
+    let in_use = |server: &Server| {
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", server.pid())).unwrap();
+        let numbers = fds.map(|fd| fd.unwrap().file_name().to_string_lossy().parse::<usize>());
+        numbers
+            .filter(|n| *n.as_ref().unwrap() < DESCRIPTORS)
+            .count()
+    };
+    assert_ctrl_c_stops_with_the_descriptors_taken(|server| in_use(server) == DESCRIPTORS - 1);
+}
+
+/// How many file descriptors the Ctrl-C tests' server may have (`ulimit -n`).
+#[cfg(target_os = "linux")]
+const DESCRIPTORS: usize = 16;
+
+/// Starts the server with [`DESCRIPTORS`] descriptors and two workers, each held by a client,
+/// then queues clients one at a time, each accepted before the next, until `enough`; then
+/// Ctrl-C. The queued clients are refused (`the server is stopping`), none is served; the two
+/// served clients are answered once more, then closed; the server exits 0.
+///
+/// `enough` may become true while the last client is between connect and its `connected`
+/// line, or before it is accepted at all (the accept() after the last descriptor was taken
+/// fails at once, and so does every later one). So each client waits for its `connected`
+/// line or for `enough`, and the log, once the server has exited, says which were accepted.
+#[cfg(target_os = "linux")]
+fn assert_ctrl_c_stops_with_the_descriptors_taken(enough: impl Fn(&Server) -> bool) {
+    let script = format!(r#"ulimit -n {DESCRIPTORS} && exec "$0" "$@""#);
+    let args = ["--addr", "127.0.0.1:0", "--workers", "2", "--queue", "30"];
+    let mut server = Server::start(
+        "sh",
+        &[&["-c", script.as_str(), SERVER][..], &args].concat(),
+    );
+    let (mut a, _) = holding(&server, 1);
+    let (mut b, _) = holding(&server, 2);
+    let mut queued = Vec::new();
+    while !enough(&server) {
+        assert!(queued.len() < DESCRIPTORS, "{}", server.stdout());
+        let sock = connect(server.addr);
+        let connected = format!("{} connected\n", sock.local_addr().unwrap());
+        let deadline = std::time::Instant::now() + common::SAFETY;
+        while !server.stdout().contains(&connected) && !enough(&server) {
+            assert!(std::time::Instant::now() < deadline, "{}", server.stdout());
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        queued.push(sock);
+    }
+
+    ctrl_c(&server);
+    server.wait_for_log("stopping (Ctrl-C): no new clients; ");
+    assert_eq!(echo(&mut a, "last a"), "last a123");
+    assert_closed_by_the_server(&mut a);
+    assert_eq!(echo(&mut b, "last b"), "last b123");
+    assert_closed_by_the_server(&mut b);
+    assert_eq!(server.wait_exit().code(), Some(0));
+    server.wait_for_log("stopped: ");
+    let log = server.stdout();
+    assert_eq!(log.matches(" served by worker ").count(), 2, "{log}");
+    let mut accepted = 0;
+    for sock in &mut queued {
+        // One never accepted was reset when the listening socket closed: nothing to read.
+        if !log.contains(&format!("{} connected\n", sock.local_addr().unwrap())) {
+            continue;
+        }
+        accepted += 1;
+        let answer = String::from_utf8(read_to_end(sock)).unwrap();
+        assert_eq!(answer, refusal(STOPPING));
+    }
+    assert!(accepted + 1 >= queued.len(), "{log}");
+    let refused = format!(" refused: {STOPPING}\n");
+    assert_eq!(log.matches(&refused).count(), accepted, "{log}");
 }
 
 /// A client that stays silent after Ctrl-C holds the shutdown for --idle-timeout, no longer.
@@ -309,7 +409,7 @@ fn ctrl_c_waits_for_a_silent_client_no_longer_than_the_idle_timeout() {
     assert!(
         log.ends_with(&format!(
             "{me} dropped: silent for longer than --idle-timeout\nstopped: every client \
-             served to the end, every worker joined\n"
+             closed, every worker joined\n"
         )),
         "{log}"
     );
@@ -372,11 +472,12 @@ fn bad_arguments_exit_2_on_one_line() {
 }
 
 /// Out of file descriptors, the accept loop pauses instead of spinning (as lesson 02's). The
-/// Ctrl-C handler takes no descriptor (ctrlc waits on a semaphore).
+/// server holds one descriptor more than lesson 02's while it waits: the socket its Ctrl-C
+/// handler connects with, made in advance (ctrlc itself waits on a semaphore, no descriptor).
 #[cfg(target_os = "linux")]
 #[test]
 fn accept_errors_pause() {
-    common::assert_accept_errors_pause(SERVER, &["--workers", "1"]);
+    common::assert_accept_errors_pause_with_fds(SERVER, &["--workers", "1"], 5);
 }
 
 /// The README's diff from lesson 09's server is the code's: each removed line is a line of

@@ -651,6 +651,7 @@ const LESSON10_CTRL_C: Session = Session {
         Interrupt,
         Await(Server, "stopping", 1),
         Type("still there?"),
+        Await(Server, "stopped: ", 1),
     ],
     blocks: &[(Terminals, "stopping (Ctrl-C): no new clients")],
     ..PLAIN

@@ -6,10 +6,10 @@
 //! work in it; each worker takes the next piece of work from the queue, runs it, and comes
 //! back for more. This file is lesson 09's server with that change: the connection loop puts
 //! each accepted client in a bounded queue, and `--workers N` threads (default: one per core)
-//! take clients from it and run lesson 09's `handle`, the communication loop, unchanged. The
-//! pool is the Rust Book's `ThreadPool`: an `mpsc` channel whose receiving end the workers
-//! share behind a `Mutex` (互斥锁), taken for as long as it takes to receive and not a moment
-//! longer (see [`Pool`]).
+//! take clients from it and run lesson 09's `handle`, the communication loop, with one check
+//! for Ctrl-C added at its end. The pool is the Rust Book's `ThreadPool`: an `mpsc` channel
+//! whose receiving end the workers share behind a `Mutex` (互斥锁), taken for as long as it
+//! takes to receive and not a moment longer (see [`Pool`]).
 //!
 //! Shown on purpose: a pool bounds the threads, not the waiting. A worker serves one client
 //! from its first message to its last; with every worker held by a client that stays (a
@@ -19,8 +19,9 @@
 //!
 //! Not in Python's pool: the queue is bounded (`--queue`); a client that finds it full is
 //! refused with one line instead of the queue growing without bound. And Ctrl-C stops the
-//! server gracefully: no new clients, the ones in the queue are told so, each worker finishes
-//! the client it serves (bounded by `--idle-timeout`), the workers are joined, exit status 0.
+//! server gracefully: no new clients, the ones in the queue are told so, each worker closes the
+//! client it serves once that client's next message is answered (a client that stays silent,
+//! once `--idle-timeout` has passed), the workers are joined, exit status 0.
 //!
 //! ```text
 //! cargo run --bin lesson10-server -- --workers 4                     # terminal 1
@@ -33,13 +34,13 @@
 //! the course's other lesson on threads: 互斥锁 and the 抢票 demo.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -71,7 +72,8 @@ struct Args {
     /// Seconds a client may stay silent (or leave our replies unread) before it is dropped
     // 300 s, as in lessons 02 and 09: a learner at the `>>>:` prompt must not be dropped for
     // thinking. Here it also bounds how long a silent client holds a worker, and how long
-    // Ctrl-C waits for it.
+    // Ctrl-C waits for it (a worker waiting in read() for its client's next message, or in
+    // write() for its client to read, is not woken by Ctrl-C).
     #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = cli::parse_seconds)]
     idle_timeout: Duration,
 }
@@ -90,7 +92,7 @@ fn main() -> Result<()> {
     };
     let queue = args.queue.into();
     let trace = args.common.trace;
-    let pool = Pool::new(workers, queue, trace)?;
+    let pool = Pool::new(workers, queue, trace, &stop)?;
     let s = |n: usize| if n == 1 { "" } else { "s" };
     log!(
         "{workers} worker thread{} started, and a queue with room for {queue} client{}",
@@ -109,7 +111,13 @@ fn main() -> Result<()> {
             Ok(pair) => pair,
             Err(e) => {
                 log!("accept failed: {e}; trying again in 1 s");
-                std::thread::sleep(Duration::from_secs(1));
+                // Ctrl-C cannot wake this pause with a connection: accept() would fail for it
+                // too. `park_timeout` is a sleep that another thread can end early, and the
+                // Ctrl-C handler does (`unpark`, in `stop_on_ctrl_c`).
+                thread::park_timeout(Duration::from_secs(1));
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
                 continue;
             }
         };
@@ -144,18 +152,19 @@ fn main() -> Result<()> {
     // Graceful shutdown. The listener is closed first: from now on a connect is refused.
     drop(listener);
     log!(
-        "stopping (Ctrl-C): no new clients; each worker finishes the client it serves \
-         (Ctrl-C again: stop at once)"
+        "stopping (Ctrl-C): no new clients; each client served is closed after its next answer \
+         (a silent one after --idle-timeout; Ctrl-C again: stop at once)"
     );
     pool.shutdown();
-    log!("stopped: every client served to the end, every worker joined");
+    log!("stopped: every client closed, every worker joined");
     Ok(())
 }
 
-/// `BaseRequestHandler.handle()`: one client's communication loop (通信循环), lesson 09's as
-/// it was, run by a worker of the pool. When it returns, `sock` is dropped (the connection is
-/// closed) and the worker goes back to the queue for the next client.
-fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
+/// `BaseRequestHandler.handle()`: one client's communication loop (通信循环), lesson 09's, run
+/// by a worker of the pool, with one check added at its end for Ctrl-C (`stopping`). When it
+/// returns, `sock` is dropped (the connection is closed) and the worker goes back to the queue
+/// for the next client.
+fn handle(sock: TcpStream, address: SocketAddr, trace: bool, stopping: &AtomicBool) {
     let mut sock = Traced::labelled(sock, trace, address);
 
     // The communication loop (通信循环, the section's title): keep talking to this client.
@@ -213,6 +222,17 @@ fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
             }
             break;
         }
+
+        // Not in lesson 09: after Ctrl-C, end here, between two messages, once the answer in
+        // progress has gone out. Waiting for the client to leave could take forever: one that
+        // sends a byte now and then is never silent for --idle-timeout. (A worker that waits
+        // in the read() above when Ctrl-C comes is not woken: it answers one more message, or
+        // the read times out after --idle-timeout.)
+        if stopping.load(Ordering::SeqCst) {
+            log!("{address} closed by the server: shutting down");
+            linger(&mut sock);
+            break;
+        }
     }
 }
 
@@ -232,17 +252,19 @@ struct Pool {
     /// learn that no client will ever come again.
     sender: Option<SyncSender<Client>>,
     receiver: Arc<Mutex<Receiver<Client>>>,
-    /// Set by [`Pool::shutdown`]: a client taken from the queue from then on is refused.
+    /// The Ctrl-C flag (see `stop_on_ctrl_c`). Once it is set, a worker takes no client from
+    /// the queue (it refuses it) and closes its own client after its next answer.
     stopping: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
 }
 
 impl Pool {
-    /// Starts `workers` threads around a queue with room for `queue` clients.
-    fn new(workers: usize, queue: usize, trace: bool) -> Result<Pool> {
+    /// Starts `workers` threads around a queue with room for `queue` clients; `stopping` is
+    /// the Ctrl-C flag.
+    fn new(workers: usize, queue: usize, trace: bool, stopping: &Arc<AtomicBool>) -> Result<Pool> {
         let (sender, receiver) = mpsc::sync_channel(queue);
         let receiver = Arc::new(Mutex::new(receiver));
-        let stopping = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(stopping);
         let mut threads = Vec::with_capacity(workers);
         for id in 1..=workers {
             let (receiver, stopping) = (Arc::clone(&receiver), Arc::clone(&stopping));
@@ -276,8 +298,10 @@ impl Pool {
     }
 
     /// `pool.shutdown(wait=True, cancel_futures=True)`: the clients still in the queue are
-    /// refused, each worker finishes the client it serves, and every worker is joined.
+    /// refused, each worker closes the client it serves after its next answer, and every
+    /// worker is joined.
     fn shutdown(mut self) {
+        // Ctrl-C has set it already; set here too, shutdown means the same whoever calls it.
         self.stopping.store(true, Ordering::SeqCst);
         // The queue's sending end is dropped: once it is empty, a worker's `recv()` returns
         // an error instead of waiting, and the worker ends (the Rust Book's shutdown).
@@ -317,13 +341,14 @@ fn work(id: usize, receiver: &Mutex<Receiver<Client>>, stopping: &AtomicBool, tr
             .unwrap_or_else(PoisonError::into_inner)
             .recv();
         let Ok((sock, address)) = next else { break };
-        // Taken after Ctrl-C, in the moment before shutdown emptied the queue: refused too.
+        // After Ctrl-C no worker takes a new client: one it took before `shutdown` emptied the
+        // queue is refused too, with the same line.
         if stopping.load(Ordering::SeqCst) {
             refuse(sock, address, "the server is stopping");
             continue;
         }
         log!("{address} served by worker {id}");
-        handle(sock, address, trace);
+        handle(sock, address, trace, stopping);
     }
 }
 
@@ -341,17 +366,48 @@ fn refuse(sock: TcpStream, address: SocketAddr, reason: &str) {
         .and_then(|()| (&sock).write_all(line.as_bytes()));
 }
 
-/// Ctrl-C: the first asks for a graceful stop, a second one stops at once.
+/// How long a client closed at Ctrl-C may go on sending before we close anyway (see
+/// [`linger`]). As in lesson 12: Apache's lingering close waits up to 2 s per read; 1 s keeps
+/// Ctrl-C quick.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// The end of a client closed at Ctrl-C, as lesson 12 ends it. First `shutdown(Write)`: a FIN
+/// after the last answer, so the client reads all of it and then the end of the stream. Then
+/// read and drop whatever it still sends, until it closes too or for at most [`LINGER`]:
+/// closing a socket that holds unread bytes resets the connection (RST) instead, and the
+/// system throws away the answer if it has not sent it yet.
+fn linger(sock: &mut Traced<TcpStream>) {
+    let _ = sock.get_ref().shutdown(Shutdown::Write);
+    let deadline = Instant::now() + LINGER;
+    let mut buf = [0u8; 1024];
+    loop {
+        // The time left, as the read timeout (which cannot be zero: then the time is up).
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || sock.get_ref().set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        // Bytes: dropped, read on. The end of the stream, an error or the timeout: done.
+        match sock.read(&mut buf) {
+            Ok(n) if n > 0 => {}
+            _ => return,
+        }
+    }
+}
+
+/// Ctrl-C: the first asks for a graceful stop, a second one stops at once. Call it from the
+/// thread that runs the connection loop.
 ///
 /// std cannot catch Ctrl-C: on Unix that takes a signal handler for SIGINT, on Windows a
 /// console control handler (SetConsoleCtrlHandler), both `unsafe` calls into the system. The
 /// `ctrlc` crate makes them and runs our closure on a thread of its own, where any code may
-/// run. The closure sets the returned flag. The connection loop waits in accept(), which
-/// returns for a connection and nothing else, so the closure connects to our own address to
-/// wake it (once woken, the loop sees the flag and stops).
+/// run. The closure sets the returned flag, then wakes the connection loop, wherever it waits:
+/// in accept(), which returns for a connection and nothing else, so the closure connects to
+/// our own address; or in the pause after a failed accept(), which `unpark` ends. Once woken,
+/// the loop sees the flag and stops.
 fn stop_on_ctrl_c(addr: SocketAddr) -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
+    let connection_loop = thread::current();
     // A server listening on every address (0.0.0.0) is reached on loopback.
     let wake = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
@@ -362,14 +418,23 @@ fn stop_on_ctrl_c(addr: SocketAddr) -> Result<Arc<AtomicBool>> {
         }
         _ => addr,
     };
+    // The socket that connects is made now, not at Ctrl-C: by then there may be no file
+    // descriptor left to make one. That is when accept() fails with EMFILE, and also when the
+    // connection loop waits in accept() with one descriptor free: on Linux a waiting accept()
+    // has already taken that one for the connection it will return.
+    let waker = Socket::new(Domain::for_address(wake), Type::STREAM, Some(Protocol::TCP))
+        .context("cannot create the socket that Ctrl-C connects with")?;
     ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
             // 130: what a shell reports for a program that Ctrl-C ended (128 + SIGINT).
             log!("stopped at once (Ctrl-C again): clients still served were cut off");
             std::process::exit(130);
         }
-        if let Err(e) = TcpStream::connect_timeout(&wake, Duration::from_secs(1)) {
-            log!("Ctrl-C: cannot wake the connection loop ({e}); it stops at the next client");
+        connection_loop.unpark();
+        // It fails when the listen queue is full, and then accept() has clients to return:
+        // it does not wait, and the loop sees the flag after it.
+        if let Err(e) = waker.connect_timeout(&wake.into(), Duration::from_secs(1)) {
+            log!("Ctrl-C: cannot wake the connection loop ({e}); it stops after its next accept()");
         }
     })
     .context("cannot catch Ctrl-C")?;

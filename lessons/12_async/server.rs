@@ -25,8 +25,9 @@
 //!
 //! Not in gevent's example: a client that stays silent, or leaves our replies unread, is
 //! dropped after `--idle-timeout` (300 s); a failing `accept` (out of file descriptors) pauses
-//! instead of spinning; Ctrl-C stops accepting, lets every client's echo in progress finish,
-//! and exits 0 (a second Ctrl-C stops at once).
+//! instead of spinning; Ctrl-C stops accepting, lets every client's echo in progress finish
+//! (one whose client has not read it 5 s after Ctrl-C is dropped), and exits 0 (a second Ctrl-C stops at
+//! once).
 //!
 //! ```text
 //! cargo run --bin lesson12-server                                 # terminal 1
@@ -211,10 +212,11 @@ async fn talk(
     loop {
         // gevent: `data = conn.recv(1024)`, waiting for the client's next message, or for
         // Ctrl-C. `biased`: a task told to stop reads nothing more. Its last echo is done:
-        // a task looks at `stopping` only here, between two messages.
+        // a task closes its client here, between two messages (or drops it below, when the
+        // client leaves that echo unread).
         let read = tokio::select! {
             biased;
-            _ = stopping.changed() => {
+            () = ctrl_c_pressed(&mut stopping) => {
                 log!("{address} closed by the server: shutting down");
                 conn.linger(&mut buf).await;
                 return;
@@ -253,7 +255,26 @@ async fn talk(
         // write may take only part of the bytes; write_all writes again until all are sent,
         // waiting (`.await`, other tasks run) while the client's buffers are full.
         buf[n..n + 3].copy_from_slice(b"123");
-        match timeout(how.idle_timeout, conn.write_all(&buf[..n + 3])).await {
+        let write = timeout(how.idle_timeout, conn.write_all(&buf[..n + 3]));
+        // Not in gevent's example: a client that never reads keeps this write waiting until
+        // --idle-timeout, and Ctrl-C would wait as long for it. After Ctrl-C it has
+        // SHUTDOWN_GRACE to take its answer, no more (counted from Ctrl-C, or from a write
+        // that starts later, after --delay).
+        let grace = async {
+            ctrl_c_pressed(&mut stopping).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        let written = tokio::select! {
+            written = write => written,
+            () = grace => {
+                log!(
+                    "{address} dropped: its answer still unread {} s after Ctrl-C",
+                    SHUTDOWN_GRACE.as_secs()
+                );
+                return;
+            }
+        };
+        match written {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 log!("{address} dropped: {e}");
@@ -302,6 +323,14 @@ const MAX_PAUSE: Duration = Duration::from_secs(1);
 /// `Wire::linger`). Apache's lingering close waits up to 2 s per read; 1 s keeps Ctrl-C quick.
 const LINGER: Duration = Duration::from_secs(1);
 
+/// How long, after Ctrl-C, an answer may wait for its client to read (see `talk`). A write
+/// waits only while the client's receive buffer and our send buffer are both full (a few
+/// megabytes at most); a client that reads empties them as fast as its network carries them,
+/// on loopback or a LAN in well under a second. 5 s is ample for a client that is slow or busy
+/// on such a network, and short for the person who pressed Ctrl-C. The price: on a slow link,
+/// a client still reading a big backlog of answers is cut off.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// gevent's `server = socket.socket()`, `server.bind((ip, port))`, `server.listen(5)`, each
 /// as its own call, with tokio's socket type (what `monkey.patch_all()` does for `socket`).
 fn listen(addr: SocketAddr, backlog: u32) -> Result<TcpListener> {
@@ -326,10 +355,11 @@ fn listen(addr: SocketAddr, backlog: u32) -> Result<TcpListener> {
 }
 
 /// Ctrl-C: no new clients; each task closes its client once its echo in progress is sent
-/// (see `talk`), and the server exits 0 when the last has. A second Ctrl-C stops at once.
+/// (see `talk`; a client that leaves it unread for [`SHUTDOWN_GRACE`] is dropped), and the
+/// server exits 0 when the last task has returned. A second Ctrl-C stops at once.
 ///
 /// `stop` and its receivers (`stopping`, one per task) do both jobs: `send_replace(true)`
-/// wakes every task waiting in `changed()`, and `closed()` completes when the last receiver is
+/// wakes every task waiting in [`ctrl_c_pressed`], and `closed()` completes when the last receiver is
 /// gone, that is when the last task has returned.
 async fn shut_down(
     listener: TcpListener,
@@ -358,6 +388,12 @@ async fn shut_down(
             std::process::exit(130)
         }
     }
+}
+
+/// Waits until Ctrl-C has set `stopping` (`shut_down` sets it): at once if it is set already.
+async fn ctrl_c_pressed(stopping: &mut watch::Receiver<bool>) {
+    // An error means the sender is gone, which happens only as the process ends.
+    let _ = stopping.wait_for(|&stop| stop).await;
 }
 
 /// Ctrl-C, listened for from the moment this is made. (tokio's portable

@@ -1,7 +1,7 @@
 //! Lesson 12 (the course's 协程, gevent's `spawn(talk, conn)`): every client a tokio task, all
 //! on one thread by default. `--block` shows a blocking call in a task stalling every client;
 //! tokio's sleep (the default) and `--spawn-blocking` show the fixes. Ctrl-C finishes the
-//! echoes in progress.
+//! echoes in progress, and drops a client that leaves its answer unread.
 //!
 //! Lesson 12 is a package of its own (see the root Cargo.toml), so its tests are in its own
 //! `tests/` folder; the helpers are the root's `tests/common/mod.rs`, shared by path.
@@ -463,6 +463,50 @@ fn ctrl_c_finishes_the_echoes_in_progress_then_exits_0() {
         return;
     }
     panic!("the Ctrl-C never came during the echo, even with a delay of 8 s");
+}
+
+/// After Ctrl-C, an answer waits for its client to read for `SHUTDOWN_GRACE` (5 s) at most,
+/// not --idle-timeout. A client sends without reading until the server's answers fill its
+/// receive window and the server's send buffer, so that its task waits in write
+/// (`--trace-waits` says so); then Ctrl-C. That client is dropped, saying why, 5 s later; the other
+/// client got every answer and the end of the stream; the server exits 0 well before the
+/// idle timeout (60 s here) could have dropped anyone.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_drops_a_client_that_never_reads_after_a_grace_and_exits_0() {
+    const GRACE: Duration = Duration::from_secs(5);
+    let idle = Duration::from_secs(60);
+    let mut server = Server::start(SERVER, &["--idle-timeout", "60", "--trace-waits"]);
+    let mut good = server.connect();
+    assert_eq!(echo(&mut good, b"before"), b"before123");
+
+    let deaf = server.connect();
+    let me = deaf.local_addr().unwrap();
+    let mut writer = deaf.try_clone().unwrap();
+    let flood = thread::spawn(move || {
+        // Until the server drops us (the write fails) or stops reading (it blocks until then).
+        let chunk = [b'x'; 64 * 1024];
+        while writer.write_all(&chunk).is_ok() {}
+    });
+    server.wait_for_log(&format!("[{me}] write would block (WouldBlock)\n"));
+    // The deaf client blocks no one.
+    assert_eq!(echo(&mut good, b"during"), b"during123");
+
+    // Before the signal: the server cannot see Ctrl-C before this instant.
+    let pressed = Instant::now();
+    kill("-INT", server.pid());
+    server.wait_for_log("Ctrl-C: accepting no more clients; 2 connected");
+    assert!(read_to_end(&mut good).is_empty());
+    let status = server.wait_exit();
+    let took = pressed.elapsed();
+    assert_eq!(status.code(), Some(0), "{}", server.stdout());
+    assert!(took >= GRACE && took < idle, "stopped after {took:?}");
+    flood.join().unwrap();
+    let log = server.stdout();
+    let dropped = format!("{me} dropped: its answer still unread 5 s after Ctrl-C\n");
+    assert!(log.contains(&dropped), "{log}");
+    assert!(log.ends_with("all clients closed; stopped\n"), "{log}");
+    drop(deaf);
 }
 
 /// A second Ctrl-C does not wait: the server stops at once, with status 130 (128 + SIGINT,
