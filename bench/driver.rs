@@ -659,7 +659,7 @@ impl Report<'_> {
             .collect();
         format!(
             concat!(
-                r#"{{"label": {}, "clients": {}, "rounds": {}, "held": {}, "served": {}, "connect_s": {}, "#,
+                r#"{{"label": {}, "clients": {}, "rounds": {}, "timeout_s": {}, "held": {}, "served": {}, "connect_s": {}, "#,
                 r#""round_trips": {}, "elapsed_s": {}, "per_second": {}, "p50_ms": {}, "p99_ms": {}, "#,
                 r#""server": {{"pid": {}, "threads": {}, "idle": {}, "connected": {}, "loaded": {}, "cpu_s": {}, "cpu_us_per_trip": {}, "kib_per_conn": {}}}, "#,
                 r#""driver": {{"cpu_s": {}, "cpu_us_per_trip": {}, "rss_kib": {}}}, "others_cores": {}, "#,
@@ -668,6 +668,7 @@ impl Report<'_> {
             quote(&self.args.label),
             self.args.clients,
             self.args.rounds,
+            num(Some(self.args.timeout.as_secs_f64())),
             self.held,
             self.served,
             num(Some(self.connected_in.as_secs_f64())),

@@ -151,7 +151,7 @@ def esc(text):
     return text.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')
 
 
-def svg(rows, n, machine, software, load):
+def svg(rows, n, machine, software, others):
     """Two panels of horizontal bars, log scales: resident KiB per connection, server CPU µs per
     round trip. The lessons blue, the course's Python orange, the floor grey."""
     by = {r['label']: r for r in rows}
@@ -160,14 +160,14 @@ def svg(rows, n, machine, software, load):
             and by[l]['server']['cpu_us_per_trip'] is not None]
     partial = [r for r in bars if r['served'] < r['clients']]
     rounds = bars[0]['rounds'] if bars else 0
-    left_w, panel_w, gap, bar_h, row_h, top = 210, 290, 40, 16, 24, 100
-    width = left_w + 2 * panel_w + gap + 30
+    left_w, panel_w, gap, bar_h, row_h, top = 210, 280, 150, 16, 24, 100
+    width = left_w + 2 * panel_w + gap + 70
     foot = top + row_h * len(bars) + 24
     height = foot + 18 * (len(partial) + 4)
     colour = lambda l: ('#8c8c8c' if l.startswith('floor') else
                         '#3b6fb6' if l.startswith('lesson') else '#e0a030')
-    title = ('%d connections held open, %d round trips each, lesson 02\'s echo · '
-             '%d 个连接同时保持，每个连接往返 %d 次' % (n, rounds, n, rounds))
+    title = ('{:,} connections held open, {} round trips each, lesson 02\'s echo · '
+             '{:,} 个连接同时保持，每个连接往返 {} 次'.format(n, rounds, n, rounds))
     desc = ['%s: %.2f KiB per connection, %.1f µs of server CPU per round trip, %d threads, '
             'served %d/%d' % (ROWS.get(r['label'], r['label']), r['server']['kib_per_conn'],
                               r['server']['cpu_us_per_trip'], r['server']['threads'] or 0,
@@ -176,8 +176,8 @@ def svg(rows, n, machine, software, load):
            'font-family="DejaVu Sans, Noto Sans CJK SC, Microsoft YaHei, PingFang SC, '
            'WenQuanYi Micro Hei, sans-serif" font-size="12">' % (width, height, width, height),
            '<title>%s</title>' % esc(title),
-           '<desc>\n%s\n%s; %s; load %s\n</desc>' % (esc('\n'.join(desc)), esc(machine),
-                                                     esc(software), load),
+           '<desc>\n%s\n%s; %s; other processes %s cores\n</desc>'
+           % (esc('\n'.join(desc)), esc(machine), esc(software), others),
            '<rect width="100%" height="100%" fill="white"/>',
            '<text x="10" y="22" font-size="14" font-weight="bold">%s</text>' % esc(title)]
     panels = [('resident memory per connection (KiB)', '每个连接占用的常驻内存 (KiB)',
@@ -206,21 +206,27 @@ def svg(rows, n, machine, software, load):
             v = value(r)
             out.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>'
                        % (x0, y + 2, max(scale(v) - x0, 1), bar_h, colour(r['label'])))
-            out.append('<text x="%.1f" y="%d">%s</text>'
-                       % (scale(v) + 4, y + 14, ('%.1f' % v) if v >= 1 else ('%.2f' % v)))
+            label = ('%.1f' % v) if v >= 1 else ('%.2f' % v)
+            threads = r['server']['threads'] or 0
+            if p == 0 and threads > 10:
+                label += ' · {:,} threads 线程'.format(threads)
+            out.append('<text x="%.1f" y="%d">%s</text>' % (scale(v) + 4, y + 14, label))
     for i, r in enumerate(bars):
         star = ' *' if r in partial else ''
         out.append('<text x="%d" y="%d" text-anchor="end">%s%s</text>'
                    % (left_w - 10, top + i * row_h + 14,
                       esc(CHART_NAMES.get(r['label'], r['label'])), star))
-    lines = ['* %s: %d of %d connections served, the others waited longer than the driver\'s '
-             '--timeout for an echo · 只服务了 %d 个' % (ROWS.get(r['label'], r['label']), r['served'],
-                                                  r['clients'], r['served']) for r in partial]
-    lines += ['log scales · 对数刻度. Memory: the server\'s resident memory with every connection '
-              'open, less its size before the first.',
-              'blue: the lessons\' Rust servers · 蓝色：各课的 Rust 服务端; orange: the course\'s Python · '
-              '橙色：课程里的 Python; grey: the floor · 灰色：下限',
-              '%s; %s; load average %s · drawn by bench/ladder.sh from its own run' % (machine, software, load)]
+    lines = ['* {}: {:,} of {:,} served; the others waited more than {:g} s for an echo · '
+             '只服务了 {:,} 个，其余的等一次回显超过 {:g} 秒'.format(
+                 ROWS.get(r['label'], r['label']), r['served'], r['clients'], r['timeout_s'],
+                 r['served'], r['timeout_s']) for r in partial]
+    lines += ['Log scales · 对数刻度. Memory: the server\'s resident memory with every connection open, '
+              'less its size before the first.',
+              'Blue: the lessons\' Rust servers · 蓝色：各课的 Rust 服务端. Orange: the course\'s Python · '
+              '橙色：课程里的 Python. Grey: the floor · 灰色：下限.',
+              machine + '; ' + software + '.',
+              'Other processes used %s cores meanwhile. Drawn by bench/ladder.sh from its own run · '
+              '由 bench/ladder.sh 根据同一次运行的数据画出。' % others]
     for i, line in enumerate(lines):
         out.append('<text x="10" y="%d" fill="#555555">%s</text>' % (foot + 18 * i, esc(line)))
     out.append('</svg>')
@@ -251,11 +257,11 @@ def main():
         print('targets at %d connections:' % n)
         for text, met in checked:
             print('  %s  %s' % ('met   ' if met else 'MISSED', text))
-        loads = [l for r in rows for l in r['load'] if l is not None]
-        load = '%.2f-%.2f' % (min(loads), max(loads)) if loads else '?'
+        busy = [r['others_cores'] for r in rows if r['others_cores'] is not None]
+        others = '%.2f-%.2f' % (min(busy), max(busy)) if busy else '?'
         if a.svg:
             with open(a.svg, 'w') as f:
-                f.write(svg(rows, n, a.machine, a.software, load))
+                f.write(svg(rows, n, a.machine, a.software, others))
             print('chart: %s' % a.svg)
     if a.json:
         with open(a.json, 'w') as f:
