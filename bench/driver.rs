@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use polling::{Event, Events, PollMode, Poller};
+use polling::{Event, PollMode, Poller};
 use socket_lessons::cli;
 use socket_lessons::wire::preview;
 
@@ -206,7 +206,7 @@ fn main() -> Result<()> {
         slots: Vec::with_capacity(args.clients as usize),
         failures: Failures::default(),
     };
-    let mut events = Events::new();
+    let mut events: Vec<Event> = Vec::new();
 
     // ---- 1. Connect, at most --pending unanswered at a time --------------------------------
     let mut next_id = 1;
@@ -226,10 +226,7 @@ fn main() -> Result<()> {
             next_id += 1;
         }
         events.clear();
-        conns
-            .poller
-            .wait(&mut events, Some(Duration::from_millis(50)))
-            .context("waiting for events")?;
+        wait(&conns.poller, &mut events, Duration::from_millis(50))?;
         let now = Instant::now();
         for ev in events.iter() {
             let Some(conn) = conns.slots[ev.key].as_mut() else {
@@ -301,10 +298,7 @@ fn main() -> Result<()> {
     let mut last_scan = phase;
     while active > 0 {
         events.clear();
-        conns
-            .poller
-            .wait(&mut events, Some(Duration::from_millis(100)))
-            .context("waiting for events")?;
+        wait(&conns.poller, &mut events, Duration::from_millis(100))?;
         for ev in events.iter() {
             let Some(conn) = conns.slots[ev.key].as_mut() else {
                 continue;
@@ -439,12 +433,21 @@ fn open(id: u32, addr: SocketAddr, timeout: Duration) -> Result<Conn, String> {
     Ok(conn)
 }
 
-/// Adds a socket to the poller, level-triggered (reported for as long as it has bytes).
+/// Waits at most `timeout` for sockets to be ready. (A signal that ends the wait early, a
+/// Ctrl-Z and `fg` of the driver, is a wait with nothing ready.)
+fn wait(poller: &Poller, events: &mut Vec<Event>, timeout: Duration) -> Result<()> {
+    match poller.wait(events, Some(timeout)) {
+        Err(e) if e.kind() == ErrorKind::Interrupted => Ok(()),
+        waited => waited.map(|_| ()).context("waiting for events"),
+    }
+}
+
+/// Adds a socket to the poller, level-triggered (reported for as long as it has bytes). A
+/// connection leaves the poller before it is closed (`Conns::fail`), or all of them together
+/// after the last wait.
 fn watch(poller: &Poller, sock: &TcpStream, key: usize) -> Result<()> {
-    // SAFETY: `polling` asks that a socket leave the poller before it is closed. A connection
-    // is closed only in `Conns::fail`, which deletes it from the poller first, or when the
-    // slots are dropped at the end, after the last wait: nothing waits on the poller then.
-    unsafe { poller.add_with_mode(sock, Event::readable(key), PollMode::Level) }
+    poller
+        .add_with_mode(sock, Event::readable(key), PollMode::Level)
         .context("cannot add a connection to the poller")
 }
 

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use polling::{AsRawSource, Event, Events, PollMode, Poller};
+use polling::{Event, PollMode, Poller, Source};
 use socket_lessons::wire::preview;
 use socket_lessons::{announce, cli};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -96,16 +96,19 @@ async fn tokio_loop(listener: TcpListener, log: bool) -> Result<()> {
 fn epoll_loop(listener: &TcpListener, log: bool) -> Result<()> {
     // The listener's key; a client's is its slot + 1. (polling keeps usize::MAX for itself.)
     const LISTENER: usize = 0;
-    // Declared before the poller, so dropped after it (see `watch`).
+    // Declared before the poller, so dropped after it: no socket closes while the poller has it.
     let mut clients: Vec<Option<(TcpStream, SocketAddr)>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let poller = Poller::new()?;
     watch(&poller, listener, LISTENER)?;
-    let mut events = Events::new();
+    let mut events = Vec::new();
     let mut buf = [0u8; BUF];
     loop {
         events.clear();
-        poller.wait(&mut events, None)?;
+        match poller.wait(&mut events, None) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            waited => waited?,
+        };
         for ev in events.iter() {
             if ev.key == LISTENER {
                 loop {
@@ -157,11 +160,8 @@ fn epoll_loop(listener: &TcpListener, log: bool) -> Result<()> {
     }
 }
 
-/// Adds a socket to the poller, level-triggered.
-fn watch(poller: &Poller, source: impl AsRawSource, key: usize) -> io::Result<()> {
-    // SAFETY: `polling` asks that a socket leave the poller before it is closed. A client is
-    // dropped only after `poller.delete`; the listener belongs to `main` and outlives the
-    // poller; if the loop returns with an error, the poller is dropped before `clients`
-    // (declared first, dropped last).
-    unsafe { poller.add_with_mode(source, Event::readable(key), PollMode::Level) }
+/// Adds a socket to the poller, level-triggered. A client leaves it before it is closed; the
+/// listener belongs to `main` and outlives the poller.
+fn watch(poller: &Poller, source: impl Source, key: usize) -> io::Result<()> {
+    poller.add_with_mode(source, Event::readable(key), PollMode::Level)
 }

@@ -47,3 +47,11 @@ pub fn is_timeout(e: &io::Error) -> bool {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
 }
+
+/// Lesson 10's `tickets.rs` promises, in its doc comment, that threads sharing a plain counter
+/// do not compile. Doc tests run only for this library, so the lesson's file is compiled here
+/// for rustdoc alone (`cfg(doctest)`), and its ```` ```compile_fail ```` block becomes one of
+/// the library's doc tests: the block a learner reads is the block the compiler refuses.
+#[cfg(doctest)]
+#[path = "../lessons/10_pool/tickets.rs"]
+mod lesson10_tickets;

@@ -134,7 +134,12 @@ impl<S> Traced<S> {
         self.enabled
     }
 
-    fn show(&self, what: &str, result: &io::Result<usize>, buf: &[u8]) {
+    /// Prints the line for one `read` or `write` call: `what` is `"read"` or
+    /// `"write"`, `result` what the call returned, `buf` the buffer it was given (a read that
+    /// returns 0 from a non-empty buffer is the end of the stream). [`Read`] and [`Write`] call
+    /// it; a wrapper of a socket that is not `Read + Write` (lesson 12's async one) calls it
+    /// after each call that completes, so its lines are these.
+    pub fn show(&self, what: &str, result: &io::Result<usize>, buf: &[u8]) {
         let would_block = matches!(result, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
         if !self.enabled || (self.nonblocking && would_block) {
             return;

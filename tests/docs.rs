@@ -23,7 +23,9 @@ const TWINNED: &[&str] = &[
     "lessons/07_video_service",
     "lessons/08_browser",
     "lessons/09_threads",
+    "lessons/10_pool",
     "lessons/11_select",
+    "lessons/12_async",
     "exercises",
 ];
 
@@ -52,6 +54,7 @@ const GLOSSARY_TERMS: &[&str] = &[
     "报头",
     "字典报头",
     "优酷",
+    "协程",
 ];
 
 /// Words that must not appear on any page, with the glossary's word to write instead.
@@ -469,7 +472,9 @@ fn the_checks_see_what_they_are_meant_to_see() {
 /// its first line names where they are (`// server.rs:214`: the file, relative to the README's
 /// folder, and the line the listing starts at), and every line after it is that file's next
 /// line, in order. A line `// …` stands for lines left out; a listing may be indented less
-/// than the file, by the same amount on every line. And a link to a line of code,
+/// than the file, by the same amount on every line, and may show the code of a doc comment
+/// (`//! ` or `/// ` dropped from every line: a doc test the compiler checks). And a link to a
+/// line of code,
 /// [`recv_request`](server.rs#L487), must land on the line that defines what the link names
 /// (`fn recv_request`; for `Conn::get`, `fn get`). So a page can show a step's code without going stale: change the code, and this
 /// test names the listing to change. When only the line numbers moved,
@@ -556,22 +561,27 @@ fn listing_matches(
     start: usize,
 ) -> Result<(), (usize, usize)> {
     const SKIP: &str = "// …";
-    // How many columns less the listing is indented than the file, once known.
-    let mut shift: Option<usize> = None;
-    let same = |shown: &str, real: &str, shift: &mut Option<usize>| -> bool {
+    // What the listing drops from the front of every file line, once known: some spaces of
+    // indentation, or a doc comment's `//! ` or `/// ` (with the spaces before it).
+    let mut shift: Option<String> = None;
+    let same = |shown: &str, real: &str, shift: &mut Option<String>| -> bool {
         let (shown, real) = (shown.trim_end(), real.trim_end());
-        if shown.is_empty() || real.is_empty() {
-            return shown.is_empty() && real.is_empty();
+        if shown.is_empty() {
+            // A blank line of a doc comment is the bare `//!` or `///`.
+            let bare = real.trim_start();
+            return match shift.as_deref().map(str::trim) {
+                Some(marker @ ("//!" | "///")) => bare == marker,
+                _ => real.is_empty(),
+            };
         }
         let Some(extra) = real.strip_suffix(shown) else {
             return false;
         };
-        // The listing drops the same leading spaces from every line.
-        let pad = extra.len();
-        let indent_only = extra.bytes().all(|b| b == b' ');
-        let ok = indent_only && shift.map_or(true, |s| s == pad);
+        let marker = extra.trim_start_matches(' ');
+        let allowed = matches!(marker, "" | "//! " | "/// ");
+        let ok = allowed && shift.as_deref().map_or(true, |s| s == extra);
         if ok {
-            *shift = Some(pad);
+            *shift = Some(extra.to_string());
         }
         ok
     };

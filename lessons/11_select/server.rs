@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use polling::{AsRawSource, Event, Events, PollMode, Poller};
+use polling::{Event, PollMode, Poller, Source};
 use socket_lessons::wire::{preview, Traced};
 use socket_lessons::{announce, cli};
 
@@ -178,14 +178,14 @@ fn busy_loop(listener: &TcpListener, args: &Args, log: &mut Log) -> Result<()> {
 /// its default, oneshot, reports a socket once and needs it re-armed after every event (one
 /// more system call per message).
 fn readiness_loop(listener: &TcpListener, args: &Args, log: &mut Log) -> Result<()> {
-    // Declared before the poller, so dropped after it: see `watch`.
+    // Declared before the poller, so dropped after it: no socket closes while the poller has it.
     let mut clients: HashMap<usize, Client> = HashMap::new();
     // `selectors.DefaultSelector()`: epoll, kqueue or IOCP, whichever this system has.
     let poller = Poller::new().context("cannot create the poller")?;
     // `r_list = [server]`: the listening socket is "ready to read" when a client is waiting to
     // be accepted.
     watch(&poller, listener, Event::readable(LISTENER)).context("cannot watch the listener")?;
-    let mut events = Events::new();
+    let mut events = Vec::new();
     // One read buffer for every client, in turn: lesson 02's echo answers each read as it
     // comes. A framed protocol (lesson 04's header) would need one per client, to keep a
     // message's first bytes until the rest arrives.
@@ -205,11 +205,12 @@ fn readiness_loop(listener: &TcpListener, args: &Args, log: &mut Log) -> Result<
         };
         events.clear();
         // `rl, wl, _ = select.select(r_list, w_list, [])`: the only place this thread waits.
-        match wake {
-            Some(at) => poller.wait_deadline(&mut events, at),
-            None => poller.wait(&mut events, None),
-        }
-        .context("waiting for events")?;
+        let timeout = wake.map(|at| at.saturating_duration_since(Instant::now()));
+        match poller.wait(&mut events, timeout) {
+            // A server stopped and continued (Ctrl-Z, then `fg`) ends its wait early: wait again.
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            waited => waited.context("waiting for events")?,
+        };
         let now = Instant::now();
 
         for ev in events.iter() {
@@ -299,6 +300,9 @@ fn close(
     log: &mut Log,
 ) {
     if let Some(client) = clients.remove(&key) {
+        // Out of the poller first, then closed (the drop below): the rule polling 3 makes its
+        // `add` `unsafe` for. Closed first, the socket's number could go to the next client
+        // while the poller still holds it (on Windows, polling keeps sockets by that number).
         let _ = poller.delete(client.sock.get_ref());
         log!(log, "{} {why}", client.address);
     }
@@ -468,7 +472,11 @@ impl Client {
     fn update_interest(&mut self, poller: &Poller, key: usize) -> Result<(), String> {
         let want = (self.reading(), !self.unsent.is_empty());
         if want != self.interest {
-            let event = Event::new(key, want.0, want.1);
+            let event = Event {
+                key,
+                readable: want.0,
+                writable: want.1,
+            };
             poller
                 .modify_with_mode(self.sock.get_ref(), event, PollMode::Level)
                 .map_err(|e| format!("dropped: {e}"))?;
@@ -557,14 +565,8 @@ impl Deadlines {
 type Log = BufWriter<io::Stdout>;
 
 /// `poller.add` in level-triggered mode: `select`'s rule, a socket is reported for as long as
-/// it is ready. The one `unsafe` of the lessons: `polling` cannot check that a socket leaves
-/// the poller before it is closed (on Windows it keeps the socket's handle), so it asks us to
-/// promise it.
-fn watch(poller: &Poller, source: impl AsRawSource, interest: Event) -> io::Result<()> {
-    // SAFETY: every socket added here is deleted from the poller before it is closed. Clients
-    // leave the map only through `close`, which calls `poller.delete` first; the listener
-    // outlives the poller (it belongs to `main`); and if the loop returns with an error, the
-    // poller is dropped before the map of clients (declared first), so no socket is closed
-    // while the poller still holds it.
-    unsafe { poller.add_with_mode(source, interest, PollMode::Level) }
+/// it is ready. Every socket added here leaves the poller before it is closed: clients through
+/// `close`; the listener outlives the poller (it belongs to `main`).
+fn watch(poller: &Poller, source: impl Source, interest: Event) -> io::Result<()> {
+    poller.add_with_mode(source, interest, PollMode::Level)
 }

@@ -248,6 +248,89 @@ pub fn run(bin: &str, args: &[&str]) -> Output {
     run_client(bin, args, b"")
 }
 
+/// Whether `python3` can be started here (the tests with the notes' Python need it).
+pub fn python3_runs() -> bool {
+    Command::new("python3")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The path of binary `name` of this workspace, in the folder where cargo put the binaries of
+/// the running test (`target/debug/`, `target/x86_64-pc-windows-gnu/debug/`, …).
+pub fn binary(name: &str) -> PathBuf {
+    // Integration tests live in target/<profile>/deps/; cargo puts the binaries one level up.
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// Like [`binary`], after building `names` up to date (a no-op when they are).
+///
+/// For binaries of the workspace's other package: before running a package's tests, cargo
+/// builds that package's binaries (`CARGO_BIN_EXE_…`), but not another package's, so lesson
+/// 12's tests would find `lesson09-client` missing or older than its source, and the root's
+/// transcript tests `lesson12-server`. Built once per test process, with the running test's
+/// target directory, target and profile, so the result lands where [`binary`] looks. Under
+/// Wine (the Windows lane) cargo is a Linux program, not one to start from a Windows test:
+/// the binaries are used as they are, and that lane's `cargo test` builds every binary of both
+/// packages first.
+pub fn workspace_binaries(names: &[&str]) -> Vec<PathBuf> {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let missing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !built.iter().any(|b| b == n))
+        .collect();
+    if !missing.is_empty() {
+        build(&missing);
+        built.extend(missing.iter().map(|n| n.to_string()));
+    }
+    names.iter().map(|n| binary(n)).collect()
+}
+
+/// `cargo build --workspace --bin …` into the running test's target directory, with its
+/// target (`target/TRIPLE/PROFILE/`) and profile (`debug` is cargo's `dev`).
+fn build(names: &[&str]) {
+    #[cfg(windows)]
+    if under_wine() {
+        return;
+    }
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--quiet", "--workspace", "--target-dir"])
+        .arg(target_dir);
+    match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => {}
+        Some(profile) => {
+            cmd.args(["--profile", profile]);
+        }
+        None => panic!("no profile folder in {}", exe.display()),
+    }
+    let above = profile_dir.parent().unwrap();
+    if above != target_dir {
+        // target/x86_64-pc-windows-gnu/debug: built for that target.
+        cmd.arg("--target").arg(above.file_name().unwrap());
+    }
+    for name in names {
+        cmd.args(["--bin", name]);
+    }
+    match cmd.output() {
+        Ok(out) => assert!(
+            out.status.success(),
+            "cargo build of {names:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => panic!("cannot start cargo to build {names:?}: {e}"),
+    }
+}
+
 fn wait_timeout(child: &mut Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + SAFETY;
     loop {
