@@ -1,26 +1,45 @@
-//! Takes the screenshot in lesson 08's READMEs (`lessons/08_browser/page.png`) from a real
-//! run: `lesson08-server` on the learner's address, `127.0.0.1:8080`, and headless Chromium
-//! loading its page.
+//! Takes a screenshot like the one in lesson 08's READMEs from a real run: `lesson08-server` on
+//! the learner's address, `127.0.0.1:8080`, and headless Chromium loading its page.
 //!
 //! ```text
-//! cargo run --example lesson08_screenshot
+//! cargo run --example lesson08_screenshot                                         # target/page.png
+//! cargo run --example lesson08_screenshot -- --output lessons/08_browser/page.png  # the READMEs'
 //! ```
 //!
-//! Needs Chromium (`chromium`, or the program `SOCKET_LESSONS_CHROMIUM` names) and a font with
-//! Chinese characters (Debian: `fonts-wqy-microhei`), and port 8080 free. The picture shows
-//! what this machine's Chromium sent, so no test compares it with a fresh run, as
-//! `tests/wire.rs` does for the wire pictures: another Chromium sends another User-Agent.
+//! It writes `target/page.png` unless told otherwise, so that a learner's run leaves the
+//! READMEs' picture as it is; `--output` replaces that one. Needs Chromium (`chromium`, or the
+//! program `SOCKET_LESSONS_CHROMIUM` names) and a font with Chinese characters (Debian:
+//! `fonts-wqy-microhei`), and the address free: stop `lesson08-server` first, or give another
+//! with `--addr` (the page shows it). The picture shows what this machine's Chromium sent, so
+//! no test compares it with a fresh run, as `tests/wire.rs` does for the wire pictures: another
+//! Chromium sends another User-Agent.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{ensure, Context, Result};
+use clap::Parser;
+use socket_lessons::cli;
 
-/// Where the picture goes, from the repository's root.
-const PICTURE: &str = "lessons/08_browser/page.png";
+/// Lesson 08's page in headless Chromium, saved as a PNG
+#[derive(Parser)]
+struct Args {
+    /// Address for lesson08-server (the page shows it); it must be free
+    #[arg(long, value_name = "HOST:PORT", default_value = cli::DEFAULT_ADDR, value_parser = cli::parse_addr)]
+    addr: SocketAddr,
+
+    /// Where the picture goes (relative to the repository's root);
+    /// lessons/08_browser/page.png replaces the READMEs'
+    #[arg(long, value_name = "FILE", default_value = "target/page.png")]
+    output: PathBuf,
+}
 
 fn main() -> Result<()> {
+    // Bad arguments exit 2 on one line; an error is printed without a stack backtrace, as the
+    // lessons' programs print theirs.
+    let args: Args = cli::parse();
     // `cargo run --example` builds the example only: build the server too, in the same profile.
     let exe = std::env::current_exe()?;
     let bins = exe
@@ -36,7 +55,8 @@ fn main() -> Result<()> {
 
     let server_exe = bins.join(format!("lesson08-server{}", std::env::consts::EXE_SUFFIX));
     let mut server = Command::new(&server_exe)
-        .args(["--addr", "127.0.0.1:8080"])
+        .arg("--addr")
+        .arg(args.addr.to_string())
         .stdout(Stdio::piped())
         .spawn()
         .with_context(|| format!("starting {}", server_exe.display()))?;
@@ -45,20 +65,26 @@ fn main() -> Result<()> {
     log.read_line(&mut first)?;
     // The server logs a line per request: keep reading its log, or it cannot print them.
     std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
-    let result = shoot(&first);
+    let result = shoot(&first, args.addr, &args.output);
     let _ = server.kill();
     let _ = server.wait();
     result
 }
 
-/// Loads the page of the server that printed `first` (its `listening on` line) and saves it.
-fn shoot(first: &str) -> Result<()> {
+/// Loads the page of the server that printed `first` (its `listening on` line), asked for on
+/// `wanted`, and saves it as `output`.
+fn shoot(first: &str, wanted: SocketAddr, output: &Path) -> Result<()> {
     let addr = first
         .trim()
         .strip_prefix("listening on ")
-        .context("the server did not start (is port 8080 taken?)")?;
+        .with_context(|| {
+            format!(
+                "lesson08-server could not listen on {wanted}: stop the lesson08-server that \
+                 still runs (Ctrl-C in its terminal), or choose another address (--addr)"
+            )
+        })?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let picture = root.join(PICTURE);
+    let picture = root.join(output);
     let profile = std::env::temp_dir().join(format!("lesson08-screenshot-{}", std::process::id()));
     let chromium = std::env::var("SOCKET_LESSONS_CHROMIUM").unwrap_or_else(|_| "chromium".into());
     // The flags of tests/common's `Browser`, and a window the page fits in.
@@ -86,6 +112,6 @@ fn shoot(first: &str) -> Result<()> {
         "{chromium} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    println!("wrote {PICTURE}");
+    println!("wrote {}", output.display());
     Ok(())
 }

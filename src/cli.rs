@@ -104,11 +104,21 @@ pub fn parse<T: Parser>() -> T {
                 })
                 .unwrap_or_else(|| "socket-lessons".into());
             let text = err.to_string();
-            let reason = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
+            let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+            let mut reason = lines
+                .next()
                 .unwrap_or("bad arguments")
-                .trim_start_matches("error: ");
+                .trim_start_matches("error: ")
+                .to_string();
+            // "the following required arguments were not provided:" lists them on the lines
+            // after it, indented: they belong to the reason.
+            if reason.ends_with(':') {
+                let listed: Vec<&str> = lines
+                    .take_while(|l| l.starts_with(' '))
+                    .map(str::trim)
+                    .collect();
+                reason = format!("{reason} {}", listed.join(", "));
+            }
             eprintln!("{bin}: {reason} (try --help)");
             std::process::exit(2);
         }

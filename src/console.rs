@@ -10,8 +10,8 @@
 //!   client's stdin ([`crate::input`]) share it.
 //! - The escaping is plumbing, one rule for every lesson: a character a terminal would obey or
 //!   that hides or rearranges what is shown ([`must_escape`]) never reaches a terminal or a log
-//!   as it is. [`terminal_safe`] is for a page of output (line breaks kept), [`one_line`] for a
-//!   peer's text inside one line of a log or a message, and `wire::preview` is [`one_line`]'s
+//!   as it is. [`terminal_safe`] is for a page of output (line breaks kept, a `\r` only as part
+//!   of `\r\n`), [`one_line`] for a peer's text inside one line of a log or a message, and `wire::preview` is [`one_line`]'s
 //!   rule plus quotes and a cut. Where a lesson logs a name or a command with Rust's `{:?}`
 //!   instead, std escapes every one of these characters too (written `\u{202e}`; a test below
 //!   checks that it does).
@@ -108,8 +108,8 @@ pub fn is_format_or_separator(c: char) -> bool {
     RANGES.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
 }
 
-/// What happens to tab, line feed and carriage return: kept on a page of output, escaped in
-/// one line of a log.
+/// What happens to tab, line feed and carriage return: kept on a page of output (a carriage
+/// return only as the first half of `\r\n`), escaped in one line of a log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Breaks {
     Keep,
@@ -118,10 +118,12 @@ pub(crate) enum Breaks {
 
 /// Appends `c` to `out`, written out as Python's `repr()` writes it if it [`must_escape`]:
 /// `\t`, `\n`, `\r`, then `\x1b` up to U+00FF, `\u202e` up to U+FFFF, `\U000e0001` beyond.
+/// A `\r` is always written out here: only [`terminal_safe`], which sees the next character,
+/// keeps the one of a `\r\n`.
 pub(crate) fn push_safe(out: &mut String, c: char, breaks: Breaks) {
     // Writing to a String cannot fail.
     let _ = match c {
-        '\t' | '\n' | '\r' if breaks == Breaks::Keep => write!(out, "{c}"),
+        '\t' | '\n' if breaks == Breaks::Keep => write!(out, "{c}"),
         '\t' => write!(out, "\\t"),
         '\n' => write!(out, "\\n"),
         '\r' => write!(out, "\\r"),
@@ -134,21 +136,31 @@ pub(crate) fn push_safe(out: &mut String, c: char, breaks: Breaks) {
 
 /// `text` with [`push_safe`] applied to every character; borrowed when nothing changes.
 fn escaped(text: &str, breaks: Breaks) -> Cow<'_, str> {
-    let kept =
-        |c: char| !must_escape(c) || (breaks == Breaks::Keep && matches!(c, '\t' | '\n' | '\r'));
-    if text.chars().all(kept) {
+    // Whether the character at byte `i` stays as it is. A `\r` stays only right before a
+    // `\n`: `\r\n` is the line end of Windows programs (cmd.exe prints it), but alone it sends
+    // the cursor back to the start of the line, and what follows is drawn over what was shown
+    // (`Set-Cookie: a=b\rServer: nginx/1.2` would show as `Server: nginx/1.2`).
+    let kept = |i: usize, c: char| match c {
+        '\r' => breaks == Breaks::Keep && text.as_bytes().get(i + 1) == Some(&b'\n'),
+        '\t' | '\n' => breaks == Breaks::Keep,
+        c => !must_escape(c),
+    };
+    if text.char_indices().all(|(i, c)| kept(i, c)) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        push_safe(&mut out, c, breaks);
+    for (i, c) in text.char_indices() {
+        match kept(i, c) {
+            true => out.push(c),
+            false => push_safe(&mut out, c, breaks),
+        }
     }
     Cow::Owned(out)
 }
 
 /// A page of a peer's text (a command's output, a reply) as it may go to a learner's terminal:
-/// what [`must_escape`] names written out (`\x1b`, `\u202e`), tab and line breaks kept, so
-/// Chinese, columns and lines print unchanged.
+/// what [`must_escape`] names written out (`\x1b`, `\u202e`, a `\r` that is not part of a
+/// `\r\n`), tab and line breaks kept, so Chinese, columns and lines print unchanged.
 pub fn terminal_safe(text: &str) -> Cow<'_, str> {
     escaped(text, Breaks::Keep)
 }
@@ -213,6 +225,19 @@ mod tests {
             one_line("a\nfake log line\r\t\u{202e}\x1b"),
             "a\\nfake log line\\r\\t\\u202e\\x1b"
         );
+    }
+
+    /// A `\r` alone moves the cursor back to the start of the line, and what follows is drawn
+    /// over what was shown: kept only as the first half of `\r\n`, the line end of cmd.exe.
+    #[test]
+    fn terminal_safe_keeps_a_cr_only_before_a_lf() {
+        assert_eq!(terminal_safe("dir\r\n1\r\n"), "dir\r\n1\r\n");
+        assert_eq!(
+            terminal_safe("Set-Cookie: a=b\rServer: nginx/1.2"),
+            "Set-Cookie: a=b\\rServer: nginx/1.2"
+        );
+        assert_eq!(terminal_safe("\r\r\n\n\r"), "\\r\r\n\n\\r");
+        assert_eq!(one_line("a\r\nb"), "a\\r\\nb");
     }
 
     /// Python's `repr()` writes the same: `python3 -c "print(repr('\x1b\x9b\xad\u200b\u202e\U000e0001\t'))"`

@@ -6,6 +6,7 @@
 //!
 //! - [`cli`]: the `--addr` / `--trace` options and "bad arguments exit 2 with a one-line reason";
 //! - [`announce`]: the `listening on IP:PORT` line tests and learners wait for;
+//! - [`log!`]: a server's log line, `println!` that a closed stdout cannot turn into a panic;
 //! - [`input`]: input lines from stdin, with the notes' `>>>:` prompt only on a terminal;
 //! - [`wire`]: `--trace` and `--hex`, a wrapper that shows every `read`/`write` on the socket;
 //! - [`console`]: the one rule for escaping a peer's text before it reaches a terminal or a
@@ -35,6 +36,28 @@ pub fn announce(addr: SocketAddr) -> io::Result<()> {
     let mut out = io::stdout().lock();
     writeln!(out, "listening on {addr}")?;
     out.flush()
+}
+
+/// A line of a server's log on stdout: `println!`, except that a log nobody reads any more
+/// does not stop the server. `println!` panics when the write fails (`failed printing to
+/// stdout: Broken pipe`, after `lesson02-server | head -1` has read its line and left), and a
+/// panic in the connection loop ends the server and every client with it. Here the line is
+/// lost and the server goes on serving. (A log that is never read but stays open, a pipe
+/// nobody drains or a terminal paused with Ctrl-S, still makes the write wait: lesson 07 shows
+/// the way out, a log thread.)
+#[macro_export]
+macro_rules! log {
+    ($($arg:tt)*) => {
+        $crate::log_line(format_args!($($arg)*))
+    };
+}
+
+/// What [`log!`] does: one line to stdout, a failed write ignored.
+#[doc(hidden)]
+pub fn log_line(line: std::fmt::Arguments) {
+    let mut out = io::stdout().lock();
+    // Ignored on purpose: a log that cannot be written must not end the service (see `log!`).
+    let _ = out.write_fmt(line).and_then(|()| out.write_all(b"\n"));
 }
 
 /// Whether `e` is a read or write timeout set with `set_read_timeout`/`set_write_timeout`

@@ -26,6 +26,7 @@
 //! The wire pictures in the lessons' READMEs are drawn from these lines (see
 //! `examples/wire_picture`), so the pictures show what a learner sees here.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,6 +83,11 @@ pub struct Traced<S> {
     enabled: bool,
     label: String,
     nonblocking: bool,
+    /// `--trace-waits`: a call that would block is shown (once; see [`Traced::nonblocking`]).
+    show_would_block: bool,
+    /// The call (`read` or `write`) whose `would block` line was the last line shown for this
+    /// socket: the same again is not shown.
+    would_block_shown: Cell<Option<bool>>,
 }
 
 impl<S> Traced<S> {
@@ -92,6 +98,8 @@ impl<S> Traced<S> {
             enabled,
             label: String::new(),
             nonblocking: false,
+            show_would_block: false,
+            would_block_shown: Cell::new(None),
         }
     }
 
@@ -102,15 +110,21 @@ impl<S> Traced<S> {
             enabled,
             label: format!("[{label}] "),
             nonblocking: false,
+            show_would_block: false,
+            would_block_shown: Cell::new(None),
         }
     }
 
-    /// For a socket in non-blocking mode (lesson 11): a call that fails with `WouldBlock`
-    /// ("nothing has arrived yet", "no room yet") moved no byte and is not shown. A loop that
-    /// tries every socket in turn makes such calls by the million; the trace shows the ones
-    /// that moved bytes, ended the stream or really failed.
-    pub fn nonblocking(mut self) -> Self {
+    /// For a socket in non-blocking mode (lessons 11 and 12): a call that fails with
+    /// `WouldBlock` ("nothing has arrived yet", "no room yet") moved no byte. A loop that tries
+    /// every socket in turn makes such calls by the million, so the trace leaves them out and
+    /// shows the ones that moved bytes, ended the stream or really failed. With
+    /// `show_would_block` (`--trace-waits`) it shows them too, each once:
+    /// `[127.0.0.1:50312] read would block (WouldBlock)`, and the same call failing again is not
+    /// shown until this socket has another line.
+    pub fn nonblocking(mut self, show_would_block: bool) -> Self {
         self.nonblocking = true;
+        self.show_would_block = show_would_block;
         self
     }
 
@@ -138,14 +152,25 @@ impl<S> Traced<S> {
     /// `"write"`, `result` what the call returned, `buf` the buffer it was given (a read that
     /// returns 0 from a non-empty buffer is the end of the stream). [`Read`] and [`Write`] call
     /// it; a wrapper of a socket that is not `Read + Write` (lesson 12's async one) calls it
-    /// after each call that completes, so its lines are these.
+    /// after each call that completes, and with `WouldBlock` for one that would have blocked,
+    /// so its lines are these.
     pub fn show(&self, what: &str, result: &io::Result<usize>, buf: &[u8]) {
-        let would_block = matches!(result, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
-        if !self.enabled || (self.nonblocking && would_block) {
+        if !self.enabled {
             return;
         }
+        let would_block =
+            self.nonblocking && matches!(result, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        if would_block {
+            let again = self.would_block_shown.get() == Some(what == "write");
+            if !self.show_would_block || again {
+                return;
+            }
+        }
+        self.would_block_shown
+            .set(would_block.then_some(what == "write"));
         let with_hex = HEX.load(Ordering::Relaxed);
-        let line = match result {
+        let mut line = match result {
+            _ if would_block => format!("{}{what} would block (WouldBlock)", self.label),
             Ok(0) if what == "read" && !buf.is_empty() => {
                 format!("{}read 0 bytes (end of stream)", self.label)
             }
@@ -167,7 +192,10 @@ impl<S> Traced<S> {
         // Not `eprintln!`, which panics when stderr cannot be written: a pipe whose reader has
         // gone (`2> >(head -1)`: EPIPE; std ignores only a stderr closed outright, `2>&-`,
         // EBADF). A trace line that cannot be shown is dropped; its socket call has happened.
-        let _ = writeln!(io::stderr(), "{line}");
+        // One `write` for the whole line, newline included (`writeln!` makes one per piece):
+        // the lines of several threads, or of several processes sharing the log, never mix.
+        line.push('\n');
+        let _ = io::stderr().write_all(line.as_bytes());
     }
 }
 

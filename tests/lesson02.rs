@@ -372,3 +372,32 @@ mod windows {
         assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
     }
 }
+
+/// `lesson02-server | head -1`: the log's reader takes the first line and leaves. The server's
+/// next log line then meets a closed pipe; the line is lost, and the server goes on serving
+/// (`println!` would panic there and end every client's connection).
+#[test]
+fn a_log_nobody_reads_any_more_does_not_stop_the_server() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(SERVER)
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is dropped here: the pipe's only reader is gone.
+    let addr = first.trim().strip_prefix("listening on ").unwrap();
+    for msg in [&b"first"[..], b"second"] {
+        let mut sock = TcpStream::connect(addr).unwrap();
+        assert_eq!(echo(&mut sock, msg), [msg, b"123"].concat());
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the server ended");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

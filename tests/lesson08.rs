@@ -288,6 +288,10 @@ fn malformed_requests_get_400_and_the_connection_is_closed() {
             "this server reads no request body",
         ),
         (
+            b"GET / HTTP/1.1\r\nX: a\rHost: evil\r\n\r\n",
+            "a line holds a CR that does not end it (a bare CR)",
+        ),
+        (
             b"GET /\x1b[2J HTTP/1.1\r\n\r\n",
             "the path does not start with / or holds a control character",
         ),
@@ -536,6 +540,191 @@ fn the_client_refuses_a_bad_content_length() {
     }
 }
 
+/// A server that sends `head` at once, then `trickled` one byte every 100 ms, then stays
+/// silent; it holds the connection until the client closes it (or the test's safety net).
+fn trickling_server(head: &'static [u8], trickled: &'static [u8]) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(common::SAFETY)).unwrap();
+        let _ = sock.read(&mut [0u8; 1024]);
+        let started = Instant::now();
+        let _ = sock.write_all(head);
+        for &b in trickled {
+            if sock.write_all(&[b]).is_err() || started.elapsed() > common::SAFETY {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        // Silent now: wait for the client to give up (its close is the end of the stream).
+        let _ = sock.read_to_end(&mut Vec::new());
+    });
+    addr
+}
+
+/// `--timeout` is one deadline for the whole head, not a timeout per read: a server that
+/// sends nothing, and one that sends its head a byte every 100 ms (each read waits 0.1 s,
+/// never 0.5), are both given up at half a second, with the reason and status 1.
+#[test]
+fn the_client_gives_up_on_a_silent_or_trickled_head_at_timeout() {
+    let trickled = b"HTTP/1.1 200 OK\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    for (head, trickled) in [(&b""[..], &b""[..]), (b"", trickled)] {
+        let addr = trickling_server(head, trickled);
+        let out = client(addr, &["--timeout", "0.5"]);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "Error: no whole response head within --timeout (0.5 s)\n"
+        );
+    }
+}
+
+/// The body has a deadline of its own: a body trickled a byte every 100 ms is given up at
+/// `--timeout`, and the client says how much of it came.
+#[test]
+fn the_client_gives_up_on_a_trickled_body_at_timeout() {
+    let addr = trickling_server(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n",
+        &[b'a'; 1000],
+    );
+    let out = client(addr, &["--timeout", "0.5"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("Error: the body did not come within --timeout (0.5 s): ")
+            && err.ends_with(" of 1000 bytes\n"),
+        "{err}"
+    );
+}
+
+/// A connect that gets no answer is given up at `--timeout` too. Made to happen on Linux: a
+/// listener that never accepts, with a queue of one (`listen(0)`), filled first; Linux drops
+/// the SYNs of connects past it. (The filling stops after two connects in a row got no
+/// answer, so the queue is surely full, even on a machine too busy to answer one in time.)
+#[cfg(target_os = "linux")]
+#[test]
+fn the_client_gives_up_on_a_connect_at_timeout() {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    let (mut queued, mut unanswered) = (Vec::new(), 0);
+    while unanswered < 2 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(sock) => {
+                queued.push(sock);
+                unanswered = 0;
+            }
+            Err(_) => unanswered += 1,
+        }
+        assert!(queued.len() < 100, "the queue never filled");
+    }
+    let out = client(addr, &["--timeout", "0.5"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "Error: cannot connect to {addr} within --timeout (0.5 s)"
+        )),
+        "{err}"
+    );
+}
+
+/// The body grows as its bytes arrive: a head that announces 1,000,000,000 bytes and sends 3
+/// costs 3 bytes, not a gigabyte allocated up front. Made visible with `ulimit -v` (400 MB of
+/// address space): allocating the announced length would abort the client.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_body_is_allocated_as_it_arrives_not_as_announced() {
+    let addr = fake_server(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\nabc".to_vec());
+    let script = r#"ulimit -v 400000 && exec "$0" "$@""#;
+    let addr = addr.to_string();
+    let out = run_client(
+        "sh",
+        &[
+            "-c",
+            script,
+            CLIENT,
+            "--addr",
+            &addr,
+            "--max-size",
+            "2000000000",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Error: the server closed the connection in the middle of 1000000000 bytes of body\n"
+    );
+}
+
+/// What RFC 9112 calls invalid and a client must not guess at: a bare CR in the head (a
+/// terminal would draw `Server: nginx/1.2` over the cookie), and a length given both as
+/// `Transfer-Encoding` and `Content-Length` (the two ways disagree on where the body ends:
+/// request smuggling). Each ends the client with the reason and status 1, nothing printed.
+#[test]
+fn the_client_refuses_a_bare_cr_or_two_lengths() {
+    for (response, why) in [
+        (
+            &b"HTTP/1.1 200 OK\r\nSet-Cookie: a=b\rServer: nginx/1.2\r\nContent-Length: 0\r\n\r\n"[..],
+            "bad response head: a line holds a CR that does not end it (a bare CR)",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc",
+            "bad response head: both Transfer-Encoding and Content-Length (RFC 9112 asks to treat that as an error)",
+        ),
+    ] {
+        let addr = fake_server(response.to_vec());
+        let out = client(addr, &[]);
+        assert_eq!(out.status.code(), Some(1), "{why}: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), format!("Error: {why}\n"));
+        assert!(!out.stdout.contains(&b'\r'), "{out:?}");
+    }
+}
+
+/// Interim responses (1xx) come before the real one: the client shows them, as `curl -i`
+/// does, and reads on to the real one and its body. A `101 Switching Protocols` it did not ask
+/// for, and more than 10 interim responses, end it.
+#[test]
+fn interim_responses_are_shown_and_skipped() {
+    let addr = fake_server(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n\
+          HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+            .to_vec(),
+    );
+    let out = client(addr, &[]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "HTTP/1.1 100 Continue\n\nHTTP/1.1 103 Early Hints\nLink: </s.css>; rel=preload\n\n\
+         HTTP/1.1 200 OK\nContent-Length: 3\n\nabc"
+    );
+
+    for (response, why) in [
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n".to_vec(),
+            "101 Switching Protocols, which this client did not ask for",
+        ),
+        (
+            b"HTTP/1.1 102 Processing\r\n\r\n".repeat(11),
+            "more than 10 interim (1xx) responses",
+        ),
+    ] {
+        let addr = fake_server(response);
+        let out = client(addr, &[]);
+        assert_eq!(out.status.code(), Some(1), "{why}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("Error: {why}\n")
+        );
+    }
+}
+
 /// No `Content-Length`: the body is what comes until the server closes, and the client says
 /// so; what a server sends that a terminal would obey is escaped.
 #[test]
@@ -552,6 +741,31 @@ fn without_content_length_the_client_reads_to_the_end_and_says_so() {
         String::from_utf8_lossy(&out.stderr),
         "(no Content-Length: the body is what came until the server closed the connection, \
          10 bytes)\n"
+    );
+}
+
+/// What a server sends is shown escaped where a terminal would obey it or it hides text: a
+/// `\r` alone (the cursor back to the start of the line, to draw over it) but not the `\r\n` of
+/// a Windows text, Trojan Source's U+202E, a line separator, a zero-width space.
+#[test]
+fn a_body_that_would_draw_over_the_terminal_is_shown_escaped() {
+    let body = "saved 10%\rsaved 100%\r\ninvoice\u{202e}fdp.exe\u{2028}a\u{200b}b\r\n";
+    let addr = fake_server(
+        format!(
+            "HTTP/1.1 200 OK\r\nX-Name: a\u{202e}b\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    );
+    let out = client(addr, &[]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "HTTP/1.1 200 OK\nX-Name: a\\u202eb\nContent-Length: {}\n\n\
+             saved 10%\\rsaved 100%\r\ninvoice\\u202efdp.exe\\u2028a\\u200bb\r\n",
+            body.len()
+        )
     );
 }
 

@@ -399,6 +399,181 @@ fn processes_a_child_logs_like_a_thread() {
     assert!(lines[4].starts_with(&format!("{me} child process ")));
 }
 
+/// `--max-children` (Python's `max_children`, 40 by default): at the limit the server stops
+/// accepting, as `ForkingTCPServer` does, until a child ends. The third client's connect
+/// completes in the kernel (the accept queue), yet nobody reads its message until a child has
+/// ended. (The bounded wait, 200 ms, only asserts that nothing arrives; the order is asserted
+/// on the log.)
+#[cfg(unix)]
+#[test]
+fn processes_at_max_children_the_next_client_waits_for_a_child_to_end() {
+    let server = Server::start(SERVER, &["--processes", "--max-children", "2"]);
+    let mut a = connect(server.addr);
+    let mut b = connect(server.addr);
+    assert_eq!(echo(&mut a, "a1"), "a1123");
+    assert_eq!(echo(&mut b, "b1"), "b1123");
+    server.wait_for_log(
+        "2 child processes (--max-children 2): accepting no more clients until one ends\n",
+    );
+    let mut c = connect(server.addr);
+    c.write_all(b"c1").unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let err = c.read(&mut [0u8; 16]).unwrap_err();
+    assert!(socket_lessons::is_timeout(&err), "{err}");
+
+    let a_addr = a.local_addr().unwrap();
+    drop(a);
+    c.set_read_timeout(Some(common::SAFETY)).unwrap();
+    let mut reply = [0u8; 5];
+    c.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"c1123");
+    let c_addr = c.local_addr().unwrap();
+    server.wait_for_log(&format!("{c_addr} says: \"c1\""));
+    let log = server.stdout();
+    assert!(
+        position(&log, &format!("{a_addr} child process "))
+            < position(&log, &format!("{c_addr} connected")),
+        "{log}"
+    );
+}
+
+/// The processes of this server and their states (`Z`: a zombie, ended but not waited for),
+/// from `/proc/*/stat`.
+#[cfg(target_os = "linux")]
+fn children_of(pid: u32) -> Vec<(u32, char)> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap() {
+        let name = entry.unwrap().file_name();
+        let Some(child) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        // Gone meanwhile: not ours to count.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // After the command name in parentheses: the state, then the parent's pid.
+        let mut fields = stat[stat.rfind(')').unwrap() + 2..].split(' ');
+        let state = fields.next().unwrap().chars().next().unwrap();
+        if fields.next().unwrap().parse::<u32>().unwrap() == pid {
+            children.push((child, state));
+        }
+    }
+    children
+}
+
+/// `--processes`: each child is waited for by a thread that starts it, so a thread that cannot
+/// be started means no child, never a child nobody waits for (a zombie when it ends). Made to
+/// happen as for the threads (1 GiB stacks, 1.5 GiB of address space): the second client is
+/// dropped with a line, and once the first has left the server has no child at all.
+#[cfg(target_os = "linux")]
+#[test]
+fn processes_a_thread_that_cannot_be_started_leaves_no_child_behind() {
+    let script = r#"ulimit -v 1500000 && RUST_MIN_STACK=1073741824 exec "$0" "$@""#;
+    let server = Server::start(
+        "sh",
+        &["-c", script, SERVER, "--addr", "127.0.0.1:0", "--processes"],
+    );
+    let mut first = connect(server.addr);
+    assert_eq!(echo(&mut first, "one"), "one123");
+    let mut second = connect(server.addr);
+    let me = second.local_addr().unwrap();
+    server.wait_for_log(&format!("{me} dropped: cannot start a thread: "));
+    assert!(common::read_to_end(&mut second).is_empty());
+    assert_eq!(children_of(server.pid()).len(), 1);
+
+    let first_addr = first.local_addr().unwrap();
+    drop(first);
+    server.wait_for_log(&format!("{first_addr} child process "));
+    let deadline = std::time::Instant::now() + common::SAFETY;
+    while !children_of(server.pid()).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            children_of(server.pid())
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A rebuild replaces the program's file while the server runs (`cargo build` in another
+/// terminal); the children are still started from the program that runs, not from a path
+/// that is gone: here the server runs from a hard link that is then deleted.
+#[cfg(target_os = "linux")]
+#[test]
+fn processes_children_start_after_the_program_file_is_replaced() {
+    let dir = common::Scratch::new("lesson09-rebuilt");
+    let link = dir.join("lesson09-server");
+    std::fs::hard_link(SERVER, &link).unwrap();
+    let server = Server::start(&link.to_string_lossy(), &["--processes"]);
+    std::fs::remove_file(&link).unwrap();
+    let mut a = connect(server.addr);
+    assert_eq!(echo(&mut a, "after"), "after123");
+    let me = a.local_addr().unwrap();
+    server.wait_for_log(&format!("{me} served by child process "));
+}
+
+#[test]
+fn bad_server_arguments_exit_2_on_one_line() {
+    for args in [
+        &["--processes", "--max-children", "0"][..],
+        &["--processes", "--max-children", "many"],
+        &["--max-children", "4"],
+    ] {
+        let out = run(SERVER, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    let out = run(SERVER, &["--max-children", "4"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "lesson09-server: the following required arguments were not provided: --processes \
+         (try --help)\n"
+    );
+}
+
+/// `--timeout` bounds each echo as a whole, from sending a message to its last byte: an echo
+/// trickled a byte every 100 ms (each read waits 0.1 s, never 0.5) takes 1.9 s, and the client
+/// that waited for it is not served.
+#[test]
+fn an_echo_trickled_past_timeout_is_not_served() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let peer = thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(common::SAFETY)).unwrap();
+        let mut buf = [0u8; 64];
+        let n = sock.read(&mut buf).unwrap();
+        for &b in buf[..n].iter().chain(b"123") {
+            if sock.write_all(&[b]).is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let out = run(
+        CLIENT,
+        &[
+            "--addr",
+            &addr,
+            "--clients",
+            "1",
+            "--rounds",
+            "1",
+            "--timeout",
+            "0.5",
+        ],
+    );
+    peer.join().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "lesson09-client: 1 of 1 clients not served: \
+         1 waiting for the echo took longer than --timeout (0.5 s)\n"
+    );
+}
+
 #[cfg(windows)]
 #[test]
 fn processes_on_windows_exits_2_with_one_line() {

@@ -199,6 +199,47 @@ fn a_full_queue_refuses_a_client_with_one_line() {
     server.wait_for_log(&format!("{queued_addr} served by worker 1\n"));
 }
 
+/// Lesson 09's client against a full queue: a client the server turns away reads the server's
+/// line instead of an echo, and is counted as refused, with the server's reason, on the one
+/// line that counts what went wrong (not as a wrong echo, nor as a close). First clients that
+/// send nothing (`--rounds 0 --hold`): the server closes them cleanly after its line. Then,
+/// on Linux, clients that send their first message at once: it reaches the server before the
+/// refusal, so closing with it unread sends a reset after the line, and the line is still read
+/// first (Linux keeps received bytes readable before it reports the reset; other systems may
+/// drop them, not checked).
+#[test]
+fn the_many_clients_client_counts_a_refusal_as_refused() {
+    let server = Server::start(SERVER, &["--workers", "1", "--queue", "1"]);
+    let (_first, _) = holding(&server, 1);
+    let queued = connect(server.addr);
+    let queued_addr = queued.local_addr().unwrap();
+    server.wait_for_log(&format!("{queued_addr} connected\n"));
+    let addr = server.addr.to_string();
+    let counted = |n: usize| {
+        format!(
+            "lesson09-client: {n} of {n} clients not served: {n} refused by the server \
+             (first: \"{FULL} (1 waiting); closing the connection\")\n"
+        )
+    };
+
+    let silent = ["--clients", "2", "--rounds", "0", "--hold", "20"];
+    let out = run(CLIENT, &[&["--addr", &addr][..], &silent].concat());
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("served 0/2 clients\n"));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), counted(2));
+    server.wait_for_count(&format!(" refused: {FULL} (1 waiting)\n"), 2);
+
+    #[cfg(target_os = "linux")]
+    {
+        let talking = ["--clients", "3", "--rounds", "2"];
+        let out = run(CLIENT, &[&["--addr", &addr][..], &talking].concat());
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("served 0/3 clients\n"));
+        assert_eq!(String::from_utf8_lossy(&out.stderr), counted(3));
+        server.wait_for_count(&format!(" refused: {FULL} (1 waiting)\n"), 5);
+    }
+}
+
 /// Sends SIGINT, as Ctrl-C in the server's terminal does on Unix. On Windows Ctrl-C is a
 /// console control event, and sending one to another program takes GenerateConsoleCtrlEvent,
 /// an `unsafe` call into the system that this project does not make: the Ctrl-C tests run on

@@ -180,6 +180,16 @@ fn a_message_arriving_one_byte_at_a_time_is_answered_byte_by_byte() {
     }
 }
 
+/// Sends `sig` (`-STOP`, `-CONT`) to the process `pid`, as `kill` does.
+#[cfg(target_os = "linux")]
+fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig} {pid}");
+}
+
 /// 黏包 again: three messages that are all in the server's receive buffer when it reads are
 /// read, and answered, as one. The server is stopped (SIGSTOP) while they are sent, so they
 /// are all there, whatever the machine's speed.
@@ -192,21 +202,57 @@ fn three_messages_in_one_read_come_back_as_one_answer() {
         sock.set_nodelay(true).unwrap();
         // Connected and served once, so the next bytes wait for a read, not for an accept.
         assert_eq!(echo(&mut sock, b"0"), b"0123");
-        let pid = server.pid().to_string();
-        let signal = |sig: &str| {
-            let status = Command::new("kill").args([sig, &pid]).status().unwrap();
-            assert!(status.success(), "kill {sig} {pid}");
-        };
-        signal("-STOP");
+        signal(server.pid(), "-STOP");
         common::wait_until_stopped(server.pid());
         for part in [b"123", b"456", b"789"] {
             sock.write_all(part).unwrap();
         }
-        signal("-CONT");
+        signal(server.pid(), "-CONT");
         let mut reply = [0u8; 12];
         sock.read_exact(&mut reply).unwrap();
         assert_eq!(&reply, b"123456789123", "{step:?}");
     }
+}
+
+/// Ctrl-Z, then `fg`: a server stopped while it sleeps in the poller's wait, then continued,
+/// goes on serving. On Linux a stop and a continue end that wait (epoll_wait) with EINTR,
+/// `Interrupted`, even though the server handles no signal (signal(7)); a loop that took it
+/// for an error would end there. The readiness loop's one thread, with nothing to do, sleeps
+/// (state `S`) in that wait and nowhere else, so the stop lands there. SIGSTOP, not Ctrl-Z's
+/// SIGTSTP: a test's server may be in an orphaned process group, where Linux discards SIGTSTP
+/// (as POSIX says); both stop a process the same way.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_server_stopped_and_continued_goes_on_serving() {
+    let mut server = start(&[], &[]);
+    let mut sock = connect(server.addr);
+    assert_eq!(echo(&mut sock, b"before"), b"before123");
+    let pid = server.pid();
+    let deadline = std::time::Instant::now() + common::SAFETY;
+    while common::proc_state(pid) != 'S' {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never slept"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    signal(pid, "-STOP");
+    common::wait_until_stopped(pid);
+    signal(pid, "-CONT");
+    sock.write_all(b"after").unwrap();
+    sock.set_read_timeout(Some(common::SAFETY)).unwrap();
+    let mut reply = [0u8; 8];
+    if let Err(e) = sock.read_exact(&mut reply) {
+        // The server has ended, or is about to: say how, with its last words once collected.
+        let status = server.wait_exit();
+        server.wait_for_log("Error");
+        panic!(
+            "no echo after SIGSTOP and SIGCONT ({e}); the server ended ({status}): {:?}",
+            server.stderr()
+        );
+    }
+    assert_eq!(&reply, b"after123");
+    assert!(server.is_running(), "{}", server.stderr());
 }
 
 /// Elsewhere: the three messages in one write, so in one segment, read at once.
@@ -441,6 +487,51 @@ fn trace_shows_reads_and_writes_and_no_would_block() {
     server.wait_for_log(&format!("[{me}] read 0 bytes (end of stream)\n"));
     let trace = server.stderr();
     assert_eq!(trace.lines().count(), 3, "{trace}");
+}
+
+/// `--trace-waits` shows the waiting too. Step 2: what each `wait` returned, before the
+/// calls it made ready (none of them would block). Step 1: a read that would block, once per
+/// wait, although the loop tries it again and again until the client's bytes come.
+#[test]
+fn trace_waits_shows_each_wait_and_each_read_that_would_block_once() {
+    let server = start(&[], &["--trace-waits"]);
+    let mut sock = connect(server.addr);
+    let me = sock.local_addr().unwrap();
+    server.wait_for_log(&format!("{me} connected\n"));
+    assert_eq!(echo(&mut sock, b"hello"), b"hello123");
+    drop(sock);
+    server.wait_for_log(&format!("[{me}] read 0 bytes (end of stream)\n"));
+    assert_eq!(
+        server.stderr(),
+        format!(
+            "wait returned: the listener readable\n\
+             wait returned: {me} readable\n\
+             [{me}] read 5 bytes: \"hello\"\n\
+             [{me}] write 8 bytes: \"hello123\"\n\
+             wait returned: {me} readable\n\
+             [{me}] read 0 bytes (end of stream)\n"
+        )
+    );
+
+    let server = start(&["--busy"], &["--trace-waits"]);
+    let mut sock = connect(server.addr);
+    let me = sock.local_addr().unwrap();
+    let would_block = format!("[{me}] read would block (WouldBlock)\n");
+    server.wait_for_log(&would_block);
+    assert_eq!(echo(&mut sock, b"hello"), b"hello123");
+    server.wait_for_count(&would_block, 2);
+    drop(sock);
+    server.wait_for_log(&format!("[{me}] read 0 bytes (end of stream)\n"));
+    assert_eq!(
+        server.stderr(),
+        format!(
+            "{would_block}\
+             [{me}] read 5 bytes: \"hello\"\n\
+             [{me}] write 8 bytes: \"hello123\"\n\
+             {would_block}\
+             [{me}] read 0 bytes (end of stream)\n"
+        )
+    );
 }
 
 /// Step 1's bug, shown: with two clients connected and silent, `--busy` never sleeps. Sampled

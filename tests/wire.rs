@@ -3,6 +3,9 @@
 
 mod common;
 #[cfg(target_os = "linux")]
+#[path = "../examples/wire_picture/lanes.rs"]
+mod lanes;
+#[cfg(target_os = "linux")]
 #[path = "../examples/wire_picture/picture.rs"]
 mod picture;
 
@@ -90,20 +93,38 @@ fn hex_shows_a_length_header_and_cuts_long_buffers() {
 /// event lists do not depend on timing: each write is one system call, a read waits for bytes
 /// that are already on their way in one piece, and the client keeps its end open until the
 /// server has answered the last command (see `examples/wire_picture/picture.rs`, the drawing
-/// code, included here from beside the example that is its one other user).
+/// code, included here from beside the example that is its one other user). The ladder's
+/// pictures (09-12, `lanes.rs`) take one act of their script at a time and wait for the
+/// server's lines about it before the next, so the server writes them in one order.
 #[cfg(target_os = "linux")]
 mod pictures {
     use std::path::Path;
 
+    use super::lanes::{self, ladder};
     use super::picture::{draw, scenario};
+
+    /// Where cargo put the binaries.
+    fn bins() -> &'static Path {
+        Path::new(env!("CARGO_BIN_EXE_lesson03-server"))
+            .parent()
+            .unwrap()
+    }
 
     fn check(lesson: &str) {
         let sc = scenario(lesson).unwrap();
-        let bins = Path::new(env!("CARGO_BIN_EXE_lesson03-server"))
-            .parent()
-            .unwrap();
-        let fresh = draw(sc, bins).unwrap();
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(sc.svg);
+        same_as_committed(sc.svg, &draw(sc, bins()).unwrap(), lesson);
+    }
+
+    /// A ladder's picture: `name` as `cargo run --example wire_picture -- NAME` takes it.
+    fn check_lanes(name: &str) {
+        let l = ladder(name).unwrap();
+        // Lesson 12's server is the workspace's other package: built here, up to date.
+        super::common::workspace_binaries(&[l.server]);
+        same_as_committed(l.svg, &lanes::draw(l, bins()).unwrap(), name);
+    }
+
+    fn same_as_committed(svg: &str, fresh: &str, lesson: &str) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(svg);
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         if fresh != committed {
             let desc = |svg: &str| {
@@ -113,11 +134,11 @@ mod pictures {
                     .unwrap_or_default()
             };
             panic!(
-                "{} no longer shows what the programs do: run `cargo run --example wire_picture \
-                 -- {lesson}` and look at it.\n--- committed events:{}--- a fresh run:{}",
-                sc.svg,
+                "{svg} no longer shows what the programs do: run `cargo run --example \
+                 wire_picture -- {lesson}` and look at it.\n--- committed events:{}--- a fresh \
+                 run:{}",
                 desc(&committed),
-                desc(&fresh)
+                desc(fresh)
             );
         }
     }
@@ -138,5 +159,41 @@ mod pictures {
     #[test]
     fn lesson06_picture_shows_three_datagrams_as_three() {
         check("06");
+    }
+
+    /// Lesson 09: a thread for each client, each blocked in read() until its own client talks.
+    #[test]
+    fn lesson09_picture_shows_a_thread_for_each_client() {
+        check_lanes("09");
+    }
+
+    /// Lesson 09 `--processes`: a child process for each client, its socket as stdin and stdout.
+    #[test]
+    fn lesson09_processes_picture_shows_a_child_for_each_client() {
+        check_lanes("09-processes");
+    }
+
+    /// Lesson 10: two workers serve A and B; C waits in the queue until A leaves.
+    #[test]
+    fn lesson10_picture_shows_the_third_client_waiting_for_a_worker() {
+        check_lanes("10");
+    }
+
+    /// Lesson 11: one thread; only wait() waits, every read and write after it is ready.
+    #[test]
+    fn lesson11_picture_shows_one_thread_and_the_one_call_that_waits() {
+        check_lanes("11");
+    }
+
+    /// Lesson 11 `--busy`: one thread that never waits, every read tried until WouldBlock.
+    #[test]
+    fn lesson11_busy_picture_shows_the_reads_that_would_block() {
+        check_lanes("11-busy");
+    }
+
+    /// Lesson 12: one thread, a task per client, each task waiting where its read would block.
+    #[test]
+    fn lesson12_picture_shows_the_tasks_waiting_on_one_thread() {
+        check_lanes("12");
     }
 }

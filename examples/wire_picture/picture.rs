@@ -86,7 +86,7 @@ pub fn draw(sc: &Scenario, bin_dir: &Path) -> Result<String> {
 }
 
 /// The longest a run may take before it fails instead of hanging (a safety net, not a wait).
-const SAFETY: Duration = Duration::from_secs(20);
+pub(crate) const SAFETY: Duration = Duration::from_secs(20);
 
 /// How many columns a write's preview takes on its arrow, and a read's in its box.
 const WRITE_COLUMNS: usize = 40;
@@ -94,15 +94,15 @@ const READ_COLUMNS: usize = 24;
 
 /// One read or write (or send/receive) of one side, from its trace.
 #[derive(Debug, Clone)]
-struct Call {
+pub(crate) struct Call {
     /// The name the trace uses: `read`, `write`, `send_to`, `recv_from`, …
-    op: String,
-    write: bool,
-    n: usize,
+    pub(crate) op: String,
+    pub(crate) write: bool,
+    pub(crate) n: usize,
     /// A short quoted preview of the bytes, for a write's arrow.
-    preview: String,
+    pub(crate) preview: String,
     /// A shorter one, for a read's box.
-    short: String,
+    pub(crate) short: String,
 }
 
 /// A lesson binary, its stdout and stderr (where `--trace` writes) going to `ROLE.out` and
@@ -140,7 +140,7 @@ impl Drop for Proc {
 }
 
 /// Polls `done` every few milliseconds until it holds; fails after [`SAFETY`] with `what`.
-fn wait_until(what: &str, mut done: impl FnMut() -> Result<bool>) -> Result<()> {
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> Result<bool>) -> Result<()> {
     let start = Instant::now();
     while !done()? {
         ensure!(start.elapsed() < SAFETY, "timed out waiting for {what}");
@@ -249,7 +249,7 @@ fn trace_calls(stderr: &str) -> Vec<Call> {
     lines.filter_map(trace_call).collect()
 }
 
-fn trace_call(line: &str) -> Option<Call> {
+pub(crate) fn trace_call(line: &str) -> Option<Call> {
     let line = match line.strip_prefix('[') {
         Some(labelled) => labelled.split_once("] ")?.1,
         None => line,
@@ -502,23 +502,31 @@ fn describe(row: &Row) -> String {
 }
 
 /// `text` escaped for an element's content (no text goes into an attribute, so `"` stays).
-fn xml(text: &str) -> String {
+pub(crate) fn xml(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
 /// The writes' colours, one per write in turn (red is kept for the leftover).
-const COLOURS: [&str; 6] = [
+pub(crate) const COLOURS: [&str; 6] = [
     "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
 ];
-const RED: &str = "#d62728";
-const BOLD: &str = r#" font-weight="bold""#;
-const BOLD_TITLE: &str = r#" font-size="15" font-weight="bold""#;
+pub(crate) const RED: &str = "#d62728";
+pub(crate) const BOLD: &str = r#" font-weight="bold""#;
+pub(crate) const BOLD_TITLE: &str = r#" font-size="15" font-weight="bold""#;
+/// Monospace first, then fonts with Chinese characters (黏包, 未读) for each system.
+pub(crate) const FONTS: &str = "DejaVu Sans Mono, Menlo, Consolas, Noto Sans CJK SC, Microsoft YaHei, PingFang SC, WenQuanYi Micro Hei, monospace";
 
 /// Appends one `<text>` element anchored at `anchor`; `style` is more attributes, each with a
 /// leading space.
-fn text(s: &mut String, (x, y): (usize, usize), anchor: &str, style: &str, content: &str) {
+pub(crate) fn text(
+    s: &mut String,
+    (x, y): (usize, usize),
+    anchor: &str,
+    style: &str,
+    content: &str,
+) {
     let content = xml(content);
     let _ = writeln!(
         s,
@@ -558,7 +566,7 @@ fn svg(sc: &Scenario, rows: &[Row], unread: &Unread) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="DejaVu Sans Mono, Menlo, Consolas, Noto Sans CJK SC, Microsoft YaHei, PingFang SC, WenQuanYi Micro Hei, monospace" font-size="13">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="{FONTS}" font-size="13">"#
     );
     let _ = writeln!(s, "<title>{}</title>", xml(&title));
     let _ = writeln!(s, "<desc>\n{}</desc>", xml(&desc));

@@ -1,4 +1,5 @@
-//! Exercise 9, lesson 08 (b/s架构本质上也是c/s架构): read an HTTP request head from a stream.
+//! Exercise 11, lesson 08 (b/s架构本质上也是c/s架构): read an HTTP request head from a stream.
+//! 练习 11，第 08 课（b/s架构本质上也是c/s架构）：从字节流里读出一个 HTTP 请求报头。
 //!
 //! A browser's request is a head of text lines ending with an empty line, `\r\n\r\n`. The
 //! notes' way, one `recv(1024)` taken as one whole message, fails here as it did in lesson 03:
@@ -9,6 +10,22 @@
 //!
 //! A peer that never sends the empty line must not make us buffer without end: past
 //! `MAX_HEAD` bytes without one, refuse (a server then answers `431`).
+//!
+//! The tests feed `read_head` through readers that hand out 1, then 2, then 3 … bytes per
+//! call (or the same number every call, from 1 byte to the whole request), and through a
+//! real TCP connection on 127.0.0.1.
+//!
+//! 浏览器的请求是一段报头：若干文本行，以一个空行（`\r\n\r\n`）结束。笔记的办法是把一次
+//! `recv(1024)` 当成一条完整的消息，在这里和第 03 课一样会出错：报头可能分几次到达（网络慢，
+//! 或者有人手敲请求），两个请求也可能在同一次读取里到达、黏在一起（HTTP/1.1 的管线化，
+//! pipelining）。`read_head` 要一直往 `buf` 里读，直到其中出现 `\r\n\r\n`，交出报头（到空行
+//! 为止，空行也算在内），并把空行后面的字节留在 `buf` 里：那是下一个请求的开头。
+//!
+//! 对端要是一直不发空行，也不能让我们无止境地缓存下去：超过 `MAX_HEAD` 个字节还没有空行，
+//! 就拒绝（服务端这时回复 `431`）。
+//!
+//! 测试用每次只给 1 个、2 个、3 个……字节的读取器（或者每次给同样多的字节，从 1 个直到整个
+//! 请求）去喂 `read_head`，也通过 127.0.0.1 上一条真实的 TCP 连接来喂。
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -27,6 +44,9 @@ fn read_head(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>
     // TODO: the notes' `data = sock.recv(1024)`, one read taken as one whole request. Keep
     // reading into `buf` until it holds `\r\n\r\n`; split the head off and leave the rest in
     // `buf`; refuse a head over MAX_HEAD; tell a clean end from a head cut in the middle.
+    // TODO（中文）：这是笔记的 `data = sock.recv(1024)`，把一次读取当成一个完整的请求。改成一直
+    // 往 `buf` 里读，直到出现 `\r\n\r\n`；把报头切下来，后面的字节留在 `buf` 里；报头超过
+    // MAX_HEAD 就拒绝；还要分清正常结束和报头断在半截。
     let mut chunk = [0u8; 1024];
     let n = r.read(&mut chunk)?;
     if n == 0 {
@@ -100,11 +120,25 @@ mod tests {
         }
     }
 
+    /// What `read_head` returned, in a few words: a head shows its length and its first bytes
+    /// only, so that a failure fits on a screen.
+    fn said(result: &io::Result<Option<Vec<u8>>>) -> String {
+        match result {
+            Ok(Some(head)) => {
+                let start = String::from_utf8_lossy(&head[..head.len().min(20)]).into_owned();
+                let bytes = if head.len() == 1 { "byte" } else { "bytes" };
+                let n = head.len();
+                format!("Ok(Some(a head of {n} {bytes}, starting {start:?}))")
+            }
+            other => format!("{other:?}"),
+        }
+    }
+
     /// The head `read_head` returned, or a panic that says what came instead.
     fn head(result: io::Result<Option<Vec<u8>>>, what: &str) -> String {
         match result {
             Ok(Some(head)) => String::from_utf8_lossy(&head).into_owned(),
-            other => panic!("{what}: expected a head, got {other:?}"),
+            other => panic!("{what}: expected a head, got {}", said(&other)),
         }
     }
 
@@ -162,7 +196,10 @@ mod tests {
             let mut r = Trickle::growing(&wire.as_bytes()[..cut]);
             match read_head(&mut r, &mut Vec::new()) {
                 Err(e) => assert_eq!(e.kind(), ErrorKind::UnexpectedEof, "cut at {cut}"),
-                Ok(v) => panic!("a head cut after {cut} bytes: must be an error, got {v:?}"),
+                ok => panic!(
+                    "a head cut after {cut} bytes: must be an error, got {}",
+                    said(&ok)
+                ),
             }
         }
     }
@@ -175,7 +212,10 @@ mod tests {
         let mut buf = Vec::new();
         match read_head(&mut r, &mut buf) {
             Err(e) => assert_eq!(e.kind(), ErrorKind::InvalidData),
-            Ok(v) => panic!("100 kB without an empty line: must be refused, got {v:?}"),
+            ok => panic!(
+                "100 kB without an empty line: must be refused, got {}",
+                said(&ok)
+            ),
         }
         assert!(buf.len() < MAX_HEAD + 2000, "buffered {} bytes", buf.len());
     }

@@ -1,5 +1,6 @@
-//! Exercise 10, lesson 10 (线程池): a worker takes the next job under the lock, and runs it
+//! Exercise 13, lesson 10 (线程池): a worker takes the next job under the lock, and runs it
 //! after letting go of the lock.
+//! 练习 13，第 10 课（线程池）：工作线程在锁里取下一个任务，放开锁之后再执行它。
 //!
 //! `Pool` is the pool of lesson 10's server, as the Rust Book writes its `ThreadPool`: jobs
 //! wait in an `mpsc` channel, and the workers share its receiving end behind a `Mutex` (互斥锁).
@@ -11,6 +12,15 @@
 //! The tests give a pool of two workers two echo clients over 127.0.0.1 (lesson 02's echo:
 //! every message comes back with `123`), the first of which stays; and they look at the lock
 //! itself while a job runs.
+//!
+//! `Pool` 就是第 10 课服务端的线程池，照《Rust 程序设计语言》（the Rust Book）写 `ThreadPool`
+//! 的办法：任务在一个 `mpsc` 通道里排队，各个工作线程（worker）共用它的接收端，外面套一把
+//! `Mutex`（互斥锁）。每个工作线程都跑 `work`：取下一个任务，执行，再回来取。
+//! 练习里给出的 `work` 是很多读这本书的人第一次写出来的样子，于是两个工作线程的线程池
+//! 一次只能服务一个客户端：第二个客户端要等第一个走了才有人服务，尽管第二个工作线程闲着。
+//!
+//! 测试让一个有两个工作线程的线程池通过 127.0.0.1 服务两个回显客户端（第 02 课的回显：每条
+//! 消息加上 `123` 发回来），第一个一直不走；测试还会在任务执行的时候直接看那把锁。
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -68,6 +78,8 @@ fn work(receiver: &Mutex<Receiver<Job>>) {
     // TODO: how long does the guard that `lock()` returns live here? While this worker runs a
     // job (serves a client), can another worker take the next one? Take the job under the
     // lock, and run it once the lock is free.
+    // TODO（中文）：`lock()` 返回的 guard 在这里活多久？这个工作线程执行任务（服务一个客户端）的
+    // 时候，别的工作线程能取到下一个任务吗？在锁里取任务，等锁放开了再执行它。
     while let Ok(job) = receiver.lock().unwrap().recv() {
         job();
     }

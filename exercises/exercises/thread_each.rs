@@ -1,4 +1,5 @@
-//! Exercise 9, lesson 09 (网络并发, 线程): hand each client to a thread of its own.
+//! Exercise 12, lesson 09 (网络并发, 线程): hand each client to a thread of its own.
+//! 练习 12，第 09 课（网络并发，线程）：把每个客户端交给一个专门的线程。
 //!
 //! `serve_forever` is lesson 02's connection loop (链接循环): take the next accepted client,
 //! run the communication loop (`handle`) with it until it leaves, then take the next. While it
@@ -9,6 +10,14 @@
 //! The tests play the clients over real TCP connections on 127.0.0.1. They wrap each accepted
 //! connection so that they know which thread serves it: a client served by the thread that
 //! accepts fails the test at once, with the reason.
+//!
+//! `serve_forever` 是第 02 课的链接循环：取下一个已经 accept 的客户端，和它跑通信循环
+//! （`handle`），直到它离开，再取下一个。和一个客户端说话的时候，别的客户端都得等，正如笔记
+//! 所说：同时只能给一个客户提供服务 其他客户要等待。Python 的 `ThreadingTCPServer` 则为每个
+//! 客户端开一个新线程去跑 `handle`，自己马上回去 accept。这里也要这样做。
+//!
+//! 测试通过 127.0.0.1 上真实的 TCP 连接扮演客户端。测试把每个 accept 到的连接包了一层，好知道
+//! 是哪个线程在服务它：一个客户端如果由负责 accept 的线程来服务，测试马上失败，并说明原因。
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -35,6 +44,9 @@ where
         // this one has gone. Hand `conn` to a new thread that runs `handle`, and go straight
         // back to the loop. (`thread::spawn` panics when the system refuses a thread: what
         // does `thread::Builder` do instead?)
+        // TODO（中文）：第 02 课就在这里服务这个客户端，等它走了才接受下一个。把 `conn` 交给一个
+        // 新线程去跑 `handle`，然后马上回到循环。（系统不给创建线程时，`thread::spawn` 会 panic：
+        // `thread::Builder` 这时会怎么做？）
         handle(conn);
     }
 }
@@ -90,7 +102,7 @@ fn main() -> io::Result<()> {
 mod tests {
     use super::*;
     use std::net::SocketAddr;
-    use std::sync::{Arc, Mutex};
+    use std::sync::{Arc, Mutex, MutexGuard};
     use std::thread::ThreadId;
 
     /// Which thread accepts, and which thread served each client (on its first read).
@@ -98,6 +110,13 @@ mod tests {
     struct Seen {
         acceptor: Option<ThreadId>,
         served_by: Vec<ThreadId>,
+    }
+
+    /// The record, locked. A test that fails does so after it has let go of the lock, but if a
+    /// thread panicked holding it anyway, the record is still right: take it as it is, and
+    /// let that panic be the only message.
+    fn lock(seen: &Mutex<Seen>) -> MutexGuard<'_, Seen> {
+        seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// `listener.incoming()`, recording the thread that asks for the next client.
@@ -109,7 +128,7 @@ mod tests {
     impl Iterator for Incoming {
         type Item = io::Result<Conn>;
         fn next(&mut self) -> Option<Self::Item> {
-            self.seen.lock().unwrap().acceptor = Some(thread::current().id());
+            lock(&self.seen).acceptor = Some(thread::current().id());
             let accepted = self.listener.accept().map(|(sock, _)| Conn {
                 sock,
                 seen: Arc::clone(&self.seen),
@@ -130,11 +149,7 @@ mod tests {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             if self.first_read {
                 self.first_read = false;
-                self.seen
-                    .lock()
-                    .unwrap()
-                    .served_by
-                    .push(thread::current().id());
+                lock(&self.seen).served_by.push(thread::current().id());
             }
             self.sock.read(buf)
         }
@@ -174,12 +189,16 @@ mod tests {
         String::from_utf8(reply).unwrap()
     }
 
-    /// Client number `nth` (0 first) was not served by the thread that accepts.
+    /// Client number `nth` (0 first) was not served by the thread that accepts. The thread
+    /// IDs are copied out first: the assertion runs with the lock free.
     fn assert_own_thread(seen: &Arc<Mutex<Seen>>, nth: usize) {
-        let seen = seen.lock().unwrap();
+        let (acceptor, served_by) = {
+            let seen = lock(seen);
+            (seen.acceptor, seen.served_by[nth])
+        };
         assert_ne!(
-            seen.acceptor,
-            Some(seen.served_by[nth]),
+            acceptor,
+            Some(served_by),
             "client {} was served by the thread that accepts: while it talks to that client, \
              nobody accepts the next one (lesson 02, one client at a time)",
             nth + 1
@@ -195,11 +214,8 @@ mod tests {
         let mut b = TcpStream::connect(addr).unwrap();
         assert_eq!(talk(&mut b, "你好"), "你好123");
         assert_own_thread(&seen, 1);
-        let seen = seen.lock().unwrap();
-        assert_ne!(
-            seen.served_by[0], seen.served_by[1],
-            "one thread for two clients"
-        );
+        let served_by = lock(&seen).served_by.clone();
+        assert_ne!(served_by[0], served_by[1], "one thread for two clients");
     }
 
     /// Ten clients, each answered once and then staying; then each is answered again while all

@@ -1,4 +1,5 @@
-//! Exercise 9, lesson 12 (协程, async/await): a blocking call in a task stops every task.
+//! Exercise 15, lesson 12 (协程, async/await): a blocking call in a task stops every task.
+//! 练习 15，第 12 课（协程，async/await）：任务里的一个阻塞调用，会让所有任务都停下。
 //!
 //! `serve` is lesson 12's server in small: tokio's single-threaded runtime (one thread, as
 //! gevent has), and a task for each client (`tokio::spawn(talk(…))`, gevent's
@@ -9,6 +10,15 @@
 //!
 //! The tests play two clients over 127.0.0.1. The first one's job blocks until the test lets it
 //! go; meanwhile the second client must be answered.
+//!
+//! `serve` 是缩小了的第 12 课服务端：tokio 的单线程运行时（只有一个线程，和 gevent 一样），
+//! 每个客户端一个任务（`tokio::spawn(talk(…))`，也就是 gevent 的 `spawn(talk, conn)`）。每次
+//! 回复之前，`talk` 都要对消息运行 `job`：调用者给的一个慢活儿，一个普通的阻塞函数，就像没有
+//! 异步版本的库函数、用 `std::fs` 读文件，或者一段很长的计算。在任务里直接调用它，就会堵住运行时
+//! 唯一的线程：它运行期间，别的客户端没人读、没人 accept、也没人回复。
+//!
+//! 测试通过 127.0.0.1 扮演两个客户端。第一个客户端的 job 一直阻塞，直到测试放行；在这期间，
+//! 第二个客户端必须得到回复。
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -110,6 +120,9 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::mpsc;
 
+    // `same(got, want, what)`: compares bytes, and says where they differ.
+    include!("../common/same_bytes.rs");
+
     /// How long a client waits for an answer that must come: a safety net for a busy machine.
     const WAIT: Duration = Duration::from_secs(5);
 
@@ -117,10 +130,16 @@ mod tests {
     fn each_message_comes_back_done_by_the_job_with_123() {
         let shout: Job = Arc::new(|data: Vec<u8>| data.to_ascii_uppercase());
         let addr = start(shout).unwrap();
-        assert_eq!(ask(addr, b"hello", WAIT).unwrap(), b"HELLO123");
-        assert_eq!(
-            ask(addr, "你好".as_bytes(), WAIT).unwrap(),
-            "你好123".as_bytes()
+        same(
+            &ask(addr, b"hello", WAIT).unwrap(),
+            b"HELLO123",
+            "the answer",
+        );
+        // The job changes ASCII letters only: Chinese comes back as it was sent.
+        same(
+            &ask(addr, "你好".as_bytes(), WAIT).unwrap(),
+            "你好123".as_bytes(),
+            "the answer",
         );
     }
 
@@ -150,7 +169,11 @@ mod tests {
             "no answer for the second client while the first one's job ran: the job blocks \
              the runtime's only thread, and every task on it waits",
         );
-        assert_eq!(second, b"QUICK123");
-        assert_eq!(first.join().unwrap().unwrap(), b"SLOW123");
+        same(&second, b"QUICK123", "the second client's answer");
+        same(
+            &first.join().unwrap().unwrap(),
+            b"SLOW123",
+            "the first client's answer",
+        );
     }
 }

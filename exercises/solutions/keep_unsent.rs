@@ -1,5 +1,5 @@
-//! Exercise 12, lesson 11 (IO多路复用): a non-blocking write may take only part of a reply.
-//! 练习 12，第 11 课（IO多路复用）：非阻塞的写，可能只写出回复的一部分。
+//! Exercise 14, lesson 11 (IO多路复用): a non-blocking write may take only part of a reply.
+//! 练习 14，第 11 课（IO多路复用）：非阻塞的写，可能只写出回复的一部分。
 //!
 //! The course's select server keeps each client's reply in `w_data[sock]` and, once `select`
 //! says the socket is writable, calls `sock.send(w_data[sock])` and deletes the entry. On a
@@ -9,8 +9,9 @@
 //! did not take, in order, until a later write takes it.
 //!
 //! The tests write through a socket whose send buffer takes 1, then 2, then 3 … bytes per
-//! call, full in between (`WouldBlock`), and through a real TCP connection to a peer that
-//! reads only once 16 MB of replies are queued, more than the kernel's buffers hold.
+//! call, full in between (`WouldBlock`), through one that takes no bytes at all (`Ok(0)`), and
+//! through a real TCP connection to a peer that reads only once 16 MB of replies are queued,
+//! more than the kernel's buffers hold.
 //!
 //! 课程里的 select 服务端把每个客户端的回复放在 `w_data[sock]` 里，等 `select` 说这个套接字
 //! 可写了，就调用 `sock.send(w_data[sock])`，再删掉这一项。可在非阻塞的套接字上，`send`（Rust
@@ -19,8 +20,8 @@
 //! 它都得按顺序留着，等以后的某次写把它们收下。
 //!
 //! 测试通过一个发送缓冲区每次只收 1 个、2 个、3 个……字节、两次之间都是满的（`WouldBlock`）
-//! 的套接字来写；也通过一条真实的 TCP 连接来写，对端要等 16 MB 的回复全部排好队才开始读，
-//! 这比内核的缓冲区放得下的还多。
+//! 的套接字来写；通过一个一个字节都不收（`Ok(0)`）的套接字来写；也通过一条真实的 TCP 连接
+//! 来写，对端要等 16 MB 的回复全部排好队才开始读，这比内核的缓冲区放得下的还多。
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -220,6 +221,40 @@ mod tests {
         drain(&mut outbox, &mut sock);
         assert!(!outbox.waiting());
         same(&sock.taken, b"ab", "what the socket took");
+    }
+
+    /// A socket that takes 0 bytes of a non-empty buffer (`write` returns `Ok(0)`) will never
+    /// take them: `flush` gives up with `ErrorKind::WriteZero`, as std's `write_all` does,
+    /// instead of calling `write` again for ever, and instead of forgetting the reply.
+    #[test]
+    fn a_write_that_takes_no_bytes_is_an_error_not_a_loop() {
+        struct TakesNothing {
+            calls: usize,
+        }
+        impl Write for TakesNothing {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                self.calls += 1;
+                assert!(
+                    self.calls < 1000,
+                    "write took 0 bytes 999 times in a row and flush calls it again: a loop for ever"
+                );
+                Ok(0)
+            }
+
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+
+        let mut outbox = Outbox::default();
+        match outbox.send(&mut TakesNothing { calls: 0 }, b"hello123") {
+            Err(e) => assert_eq!(e.kind(), ErrorKind::WriteZero, "the error was: {e}"),
+            Ok(()) => panic!(
+                "the socket took 0 bytes of 8 and `send` returned Ok(()) with {} bytes waiting: \
+                 a socket that takes nothing will never take them; say so with an error",
+                outbox.unsent.len()
+            ),
+        }
     }
 
     /// 16 MB of replies over a real connection to a client that reads only once they are all

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use socket_lessons::{announce, cli, console::terminal_safe, is_timeout, wire::Traced};
+use socket_lessons::{announce, cli, console::terminal_safe, is_timeout, log, wire::Traced};
 
 /// Lesson 01 server: accept one client, read once, reply, exit (notes 1.2).
 #[derive(Parser)]
@@ -53,7 +53,9 @@ fn main() -> Result<()> {
     //    accept() blocks until a client has completed the TCP three-way handshake (三次握手),
     //    then returns a *new* socket for talking to that one client; `listener` keeps the number.
     let (sock, address) = listener.accept().context("accept failed")?;
-    println!("connection from {address}");
+    // Not in the notes: who called. `log!` is `println!` that does not panic when nobody reads
+    // our output any more (`lesson01-server | head -1`): the line is lost (src/lib.rs).
+    log!("connection from {address}");
     // Not in the notes: a bound on the wait below. Without it, a client that connects and
     // says nothing keeps this server waiting in recv() forever. 300 s by default: the notes'
     // client speaks at once, and a learner typing by hand (`nc`) has time to think.
@@ -69,17 +71,17 @@ fn main() -> Result<()> {
     let mut buf = [0u8; 1024];
     let n = match sock.read(&mut buf) {
         Err(e) if is_timeout(&e) => {
-            println!("{address} dropped: silent for longer than --idle-timeout");
+            log!("{address} dropped: silent for longer than --idle-timeout");
             return Ok(());
         }
         result => result.context("reading from the client")?,
     };
     if n == 0 {
-        println!("the client hung up without a word");
+        log!("the client hung up without a word");
         return Ok(());
     }
     // `print(data)`: the peer's text, with what a terminal would obey or hide escaped.
-    println!("{}", terminal_safe(&String::from_utf8_lossy(&buf[..n])));
+    log!("{}", terminal_safe(&String::from_utf8_lossy(&buf[..n])));
 
     // 6. Talk back: `sock.send(b'I AM FROM SERVER!')`.
     //    Python's `send` (and Rust's `write`) may write only part of the buffer and return how

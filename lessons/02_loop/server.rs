@@ -33,7 +33,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use socket2::{Domain, Protocol, Socket, Type};
 use socket_lessons::wire::{preview, Traced};
-use socket_lessons::{announce, cli, is_timeout};
+use socket_lessons::{announce, cli, is_timeout, log};
 
 /// Lesson 02 server: echo every message with "123" appended, one client after another.
 #[derive(Parser)]
@@ -66,7 +66,8 @@ fn main() -> Result<()> {
         // connections in the accept queue until we accept() them, which we never do. On Linux
         // the queue holds backlog + 1 connections; once it is full, further SYNs are dropped,
         // so the next client's connect() neither succeeds nor is refused: it stalls.
-        println!(
+        // `log!`: `println!` that a closed stdout cannot turn into a panic (see lesson 01).
+        log!(
             "not accepting: connections wait in the queue (backlog {})",
             args.backlog
         );
@@ -84,12 +85,12 @@ fn main() -> Result<()> {
         let (sock, address) = match listener.accept() {
             Ok(pair) => pair,
             Err(e) => {
-                println!("accept failed: {e}; trying again in 1 s");
+                log!("accept failed: {e}; trying again in 1 s");
                 std::thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
-        println!("{address} connected");
+        log!("{address} connected");
         // Not in the notes: one client at a time, so a client that sends nothing would keep
         // everyone else waiting in accept()'s queue, forever. A read that waits longer than
         // --idle-timeout fails instead, and so does a write that waits that long for a client
@@ -98,7 +99,7 @@ fn main() -> Result<()> {
             .set_read_timeout(Some(args.idle_timeout))
             .and_then(|()| sock.set_write_timeout(Some(args.idle_timeout)))
         {
-            println!("{address} dropped: {e}");
+            log!("{address} dropped: {e}");
             continue;
         }
         let mut sock = Traced::labelled(sock, args.common.trace, address);
@@ -114,7 +115,7 @@ fn main() -> Result<()> {
                 // 100% CPU, and the next client waits for good. The right reaction is to leave
                 // the communication loop.
                 Ok(0) => {
-                    println!("{address} closed the connection");
+                    log!("{address} closed the connection");
                     break;
                 }
                 Ok(n) => n,
@@ -122,7 +123,7 @@ fn main() -> Result<()> {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 // The read timeout set above ran out: the client sent nothing for that long.
                 Err(e) if is_timeout(&e) => {
-                    println!("{address} dropped: silent for longer than --idle-timeout");
+                    log!("{address} dropped: silent for longer than --idle-timeout");
                     break;
                 }
                 // Step 4 (异常捕获), widened. The notes catch only ConnectionResetError (the
@@ -130,7 +131,7 @@ fn main() -> Result<()> {
                 // Any error here belongs to this one client: log it, drop the connection,
                 // serve the next one.
                 Err(e) => {
-                    println!("{address} dropped: {e}");
+                    log!("{address} dropped: {e}");
                     break;
                 }
             };
@@ -141,7 +142,7 @@ fn main() -> Result<()> {
             // log line of its own, `\x1b[2J` clears the screen. `preview` shows it quoted and
             // escaped as Python shows bytes (`\n`, `\x1b`, `\xff` for a byte that is not
             // UTF-8), on one line, cut after 40 characters with `…`.
-            println!("{address} says: {}", preview(&buf[..n]));
+            log!("{address} says: {}", preview(&buf[..n]));
 
             // `sock.send(data + b'123')`. write_all, not write: a write may accept only part
             // of the buffer, and the rest would be silently lost.
@@ -151,10 +152,10 @@ fn main() -> Result<()> {
                 match is_timeout(&e) {
                     // The write timeout ran out: the client left our replies unread until they
                     // filled its buffers and ours, then for --idle-timeout more.
-                    true => println!(
+                    true => log!(
                         "{address} dropped: the client did not read for longer than --idle-timeout"
                     ),
-                    false => println!("{address} dropped: {e}"),
+                    false => log!("{address} dropped: {e}"),
                 }
                 break;
             }

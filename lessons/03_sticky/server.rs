@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use socket_lessons::{announce, cli, is_timeout, wire::Traced};
+use socket_lessons::{announce, cli, is_timeout, log, wire::Traced};
 
 /// Lesson 03 server: run each message as a shell command, send back its output, unframed.
 #[derive(Parser)]
@@ -80,12 +80,12 @@ fn main() -> Result<()> {
             // Out of file descriptors (EMFILE), accept fails at once, again and again: pause,
             // or this loop spins at full CPU. (Lesson 07 backs off and counts.)
             Err(e) => {
-                println!("accept failed: {e}; trying again in 1 s");
+                log!("accept failed: {e}; trying again in 1 s");
                 thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
-        println!("{peer} connected");
+        log!("{peer} connected");
         let result = match args.demo {
             Some(Demo::ThreeWrites) => three_writes(sock, peer, &args),
             None => serve(sock, peer, &args),
@@ -93,8 +93,8 @@ fn main() -> Result<()> {
         // Bug 2, fixed: whatever went wrong with this client (it reset the connection, quit
         // with our answer unread, …) ends this client only. The next one is served.
         match result {
-            Ok(()) => println!("{peer} closed the connection"),
-            Err(e) => println!("{peer} dropped: {e:#}"),
+            Ok(()) => log!("{peer} closed the connection"),
+            Err(e) => log!("{peer} dropped: {e:#}"),
         }
     }
 }
@@ -132,8 +132,8 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
         let cmd = command::command_text(&buf[..n]);
         let outcome = command::run(&cmd, &args.limits);
         match &outcome.note {
-            None => println!("{peer} ran {cmd:?}: {} bytes", outcome.reply.len()),
-            Some(note) => println!("{peer} ran {cmd:?}: {} bytes ({note})", outcome.reply.len()),
+            None => log!("{peer} ran {cmd:?}: {} bytes", outcome.reply.len()),
+            Some(note) => log!("{peer} ran {cmd:?}: {} bytes ({note})", outcome.reply.len()),
         }
 
         // `sock.send(res)`, as write_all: `send`/`write` may take only part of a big buffer.
@@ -188,7 +188,7 @@ fn three_writes(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
                 socket_lessons::wire::preview(&buf[..n])
             ),
         };
-        println!("{peer} {line}");
+        log!("{peer} {line}");
         report.push_str(&line);
         report.push('\n');
         if n == 0 {

@@ -36,7 +36,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
-use socket_lessons::{announce, cli, is_timeout, wire::Traced};
+use socket_lessons::{announce, cli, is_timeout, log, wire::Traced};
 
 /// Lesson 04 server: run each message as a shell command, send back its output after a header.
 #[derive(Parser)]
@@ -87,15 +87,15 @@ fn main() -> Result<()> {
             // Out of file descriptors (EMFILE), accept fails at once, again and again: pause,
             // or this loop spins at full CPU. (Lesson 07 backs off and counts.)
             Err(e) => {
-                println!("accept failed: {e}; trying again in 1 s");
+                log!("accept failed: {e}; trying again in 1 s");
                 thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
-        println!("{peer} connected");
+        log!("{peer} connected");
         match serve(sock, peer, &args) {
-            Ok(()) => println!("{peer} closed the connection"),
-            Err(e) => println!("{peer} dropped: {e:#}"),
+            Ok(()) => log!("{peer} closed the connection"),
+            Err(e) => log!("{peer} dropped: {e:#}"),
         }
     }
 }
@@ -131,8 +131,8 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
         let outcome = command::run(&cmd, &args.limits);
         let res = &outcome.reply;
         match &outcome.note {
-            None => println!("{peer} ran {cmd:?}: {} bytes", res.len()),
-            Some(note) => println!("{peer} ran {cmd:?}: {} bytes ({note})", res.len()),
+            None => log!("{peer} ran {cmd:?}: {} bytes", res.len()),
+            Some(note) => log!("{peer} ran {cmd:?}: {} bytes ({note})", res.len()),
         }
 
         match args.header {

@@ -26,7 +26,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
 use serde::Deserialize;
-use socket_lessons::{announce, cli, is_timeout, wire::Traced};
+use socket_lessons::{announce, cli, is_timeout, log, wire::Traced};
 
 /// Lesson 05 server: store the files a client uploads, one client at a time.
 #[derive(Parser)]
@@ -76,16 +76,16 @@ fn main() -> Result<()> {
             Err(e) if e.kind() == ErrorKind::ConnectionAborted => continue,
             // Anything else: out of descriptors (EMFILE) fails again at once, so pause or spin.
             Err(e) => {
-                println!("accept failed: {e}; trying again in 1 s");
+                log!("accept failed: {e}; trying again in 1 s");
                 thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
         // print(address)
-        println!("{peer} connected");
+        log!("{peer} connected");
         match serve(sock, peer, &args) {
-            Ok(()) => println!("{peer} closed the connection"),
-            Err(e) => println!("{peer} dropped: {e:#}"),
+            Ok(()) => log!("{peer} closed the connection"),
+            Err(e) => log!("{peer} dropped: {e:#}"),
         }
     }
 }
@@ -114,7 +114,7 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
         let max = args.max_size;
         ensure!(size <= max, "{size} bytes is over --max-size {max}");
         // print(real_dict), once checked; {:?} escapes control characters in the peer's name.
-        println!("{peer} sends {file_name:?}: {size} bytes");
+        log!("{peer} sends {file_name:?}: {size} bytes");
 
         // BUG 11 fixed: 'ab' glued a second upload onto the first, and a half upload stayed.
         // A hidden temporary name no upload may use, renamed in one step once complete.
@@ -125,7 +125,7 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<()> {
             let _ = fs::remove_file(&temp);
             return Err(e.context(format!("{file_name:?} not stored, partial file deleted")));
         }
-        println!("{peer} stored {file_name:?}: {size} bytes");
+        log!("{peer} stored {file_name:?}: {size} bytes");
     }
 }
 

@@ -27,7 +27,7 @@ use std::net::UdpSocket;
 use anyhow::{Context, Result};
 use clap::Parser;
 use socket_lessons::wire::{preview, trace_preview};
-use socket_lessons::{announce, cli};
+use socket_lessons::{announce, cli, log};
 
 /// Windows' error code for "a datagram was larger than the buffer" (WSAEMSGSIZE).
 const WSAEMSGSIZE: i32 = 10040;
@@ -84,7 +84,7 @@ fn main() -> Result<()> {
             // tell us who sent it, so there is nobody to reply to. Python's `recvfrom` raises
             // `OSError: [WinError 10040]` in the same case.
             Err(e) if cfg!(windows) && e.raw_os_error() == Some(WSAEMSGSIZE) => {
-                println!(
+                log!(
                     "a datagram longer than {} bytes was cut, the rest is gone \
                      (Windows reports this as an error and does not say who sent it: no reply)",
                     buf.len()
@@ -95,12 +95,12 @@ fn main() -> Result<()> {
             // client quit), the system there answered "port unreachable", and Windows reports
             // that on our next recv_from. It is about a past datagram, not a broken socket.
             Err(e) if e.kind() == ErrorKind::ConnectionReset => {
-                println!("an earlier reply bounced (its client is gone): {e}");
+                log!("an earlier reply bounced (its client is gone): {e}");
                 continue;
             }
             // Nothing here belongs to "a connection" to drop: log it, keep serving.
             Err(e) => {
-                println!("recv_from failed: {e}");
+                log!("recv_from failed: {e}");
                 continue;
             }
         };
@@ -114,7 +114,7 @@ fn main() -> Result<()> {
             // Ok(0) is NOT end of stream. In lesson 02, a read of 0 bytes meant "the client
             // closed, leave the communication loop". UDP has no stream to end: this is a real
             // datagram that happens to be empty, so we answer it like any other (with "123").
-            println!("{peer} says nothing: an empty datagram, still a message");
+            log!("{peer} says nothing: an empty datagram, still a message");
         } else if n == buf.len() {
             // The datagram filled the whole buffer. If it was longer, Linux and macOS cut it
             // here without a word and the rest is gone: the next recv_from returns the next
@@ -122,7 +122,7 @@ fn main() -> Result<()> {
             // arrives in the next read). recv_from cannot tell us which it was; Python's
             // `recvfrom(1024)` cannot either.
             // Shown as a short quoted preview: a full buffer can be 64 KiB of text.
-            println!(
+            log!(
                 "{peer} says: {} (filled the {}-byte buffer: anything beyond it was cut off)",
                 preview(msg),
                 buf.len()
@@ -132,7 +132,7 @@ fn main() -> Result<()> {
             // us a datagram, and printed raw, a newline in it would forge a log line of its
             // own and `\x1b[2J` would clear the learner's terminal. Bytes that are not UTF-8
             // show as `\xff` instead of ending the server.
-            println!("{peer} says: {}", preview(msg));
+            log!("{peer} says: {}", preview(msg));
         }
 
         // `server.sendto(msg + b'123', addr)`: the reply is a new datagram to the address the
@@ -151,7 +151,7 @@ fn main() -> Result<()> {
             // E.g. "message too long": a UDP datagram over IPv4 carries at most 65507 bytes, so
             // with `--buf 65536` the echo of a 65507-byte datagram (65510 bytes) does not fit in
             // one. A stream (TCP) has no such limit. Log it; the next datagram is served as usual.
-            Err(e) => println!("cannot reply to {peer} ({} bytes): {e}", reply.len()),
+            Err(e) => log!("cannot reply to {peer} ({} bytes): {e}", reply.len()),
         }
     }
 }

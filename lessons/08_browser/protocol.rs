@@ -119,9 +119,19 @@ impl Head {
     pub fn parse(head: &[u8]) -> Result<Head, String> {
         let text = String::from_utf8_lossy(head);
         let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+        // A CR anywhere but at a line's end (a "bare CR"): RFC 9112 makes the line invalid. On a
+        // terminal it draws what follows over what came before: `Set-Cookie: a=b\rServer: x`
+        // shows as `Server: x`.
+        let bare_cr = || "a line holds a CR that does not end it (a bare CR)".to_string();
         let first_line = lines.next().unwrap_or_default().to_string();
+        if first_line.contains('\r') {
+            return Err(bare_cr());
+        }
         let mut fields = Vec::new();
         for line in lines.take_while(|l| !l.is_empty()) {
+            if line.contains('\r') {
+                return Err(bare_cr());
+            }
             if line.starts_with([' ', '\t']) {
                 // Obsolete line folding: RFC 9112 lets a server refuse it, and we do.
                 return Err("a header line starts with a space (line folding)".into());
@@ -251,6 +261,27 @@ fn is_token(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// A reader whose every read gives up at `deadline` (`TimedOut`): all reads together wait at
+/// most until then, however the bytes trickle in. A timeout per read alone would let a peer
+/// that sends one byte a second keep us for ever (slowloris). The server reads a request head
+/// through it, the client a response's head and its body.
+pub struct Until<'a>(
+    pub &'a mut socket_lessons::wire::Traced<std::net::TcpStream>,
+    pub std::time::Instant,
+);
+
+impl Read for Until<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // What is left of the wait. set_read_timeout refuses zero: the time is up.
+        let left = self.1.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        self.0.get_ref().set_read_timeout(Some(left))?;
+        self.0.read(buf)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,6 +394,8 @@ mod tests {
             b"GET / HTTP/1.1\r\nHost : a\r\n\r\n",
             b"GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n",
             b"GET / HTTP/1.1\r\n: empty name\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nSet-Cookie: a=b\rServer: x\r\n\r\n",
+            b"HTTP/1.1 200 OK\rX: y\r\n\r\n",
         ] {
             assert!(
                 Head::parse(bad).is_err(),

@@ -33,7 +33,7 @@
 #[path = "protocol.rs"]
 mod http;
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -42,9 +42,9 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use socket_lessons::console::terminal_safe;
 use socket_lessons::wire::{preview, Traced};
-use socket_lessons::{announce, cli, is_timeout};
+use socket_lessons::{announce, cli, is_timeout, log};
 
-use http::{Head, RequestLine};
+use http::{Head, RequestLine, Until};
 
 /// Lesson 08 server: answer browsers (HTTP/1.1), one connection at a time.
 #[derive(Parser)]
@@ -77,25 +77,26 @@ fn main() -> Result<()> {
             // Out of file descriptors (EMFILE), accept fails at once, again and again: pause,
             // or this loop spins at full CPU. (Lesson 07 backs off and counts.)
             Err(e) => {
-                println!("accept failed: {e}; trying again in 1 s");
+                log!("accept failed: {e}; trying again in 1 s");
                 thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
-        println!("{peer} connected");
+        log!("{peer} connected");
         // BUG (on purpose): one client at a time. `serve` returns only when this connection
         // ends, and a browser keeps it open after the page (keep-alive) or opens one it never
         // uses (a preconnect): every other client waits in the accept queue meanwhile, up to
-        // --idle-timeout. Lessons 09-12 serve many connections at once.
+        // --idle-timeout (and up to 100 × --idle-timeout behind a client that sends a request
+        // just before each runs out). Lessons 09-12 serve many connections at once.
         match serve(sock, peer, &args) {
             Ok(End::ClientClosed(0)) => {
-                println!("{peer} closed the connection without sending a request")
+                log!("{peer} closed the connection without sending a request")
             }
             Ok(End::ClientClosed(n)) => {
-                println!("{peer} closed the connection after {}", requests(n))
+                log!("{peer} closed the connection after {}", requests(n))
             }
             Ok(End::WeClosed) => {}
-            Err(e) => println!("{peer} dropped: {e:#}"),
+            Err(e) => log!("{peer} dropped: {e:#}"),
         }
     }
 }
@@ -130,7 +131,7 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<End> {
             // No empty line within 8 KiB: the head is too long, or not HTTP at all.
             Err(e) if e.kind() == ErrorKind::InvalidData => {
                 let reply = Reply::error(431, "Request Header Fields Too Large", &e.to_string());
-                println!("{peer} {} -> {}", preview(&buf), reply.said());
+                log!("{peer} {} -> {}", preview(&buf), reply.said());
                 send_and_close(&mut sock, &reply, false)?;
                 return Ok(End::WeClosed);
             }
@@ -143,7 +144,7 @@ fn serve(sock: TcpStream, peer: SocketAddr, args: &Args) -> Result<End> {
         // terminal would obey and cuts it after 40 characters.
         let first_line = raw.split(|&b| b == b'\n').next().unwrap_or_default();
         let first_line = first_line.strip_suffix(b"\r").unwrap_or(first_line);
-        println!("{peer} {} -> {}", preview(first_line), reply.said());
+        log!("{peer} {} -> {}", preview(first_line), reply.said());
         let head_only = first_line.starts_with(b"HEAD ");
         send_and_close(&mut sock, &reply, head_only)?;
         if !reply.keep_alive {
@@ -323,21 +324,6 @@ fn close_gently(sock: &mut TcpStream) {
     }
 }
 
-/// A reader whose every read gives up at `deadline`: all reads together wait at most until
-/// then, however the bytes trickle in.
-struct Until<'a>(&'a mut Traced<TcpStream>, Instant);
-
-impl Read for Until<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.1.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(ErrorKind::TimedOut.into());
-        }
-        self.0.get_ref().set_read_timeout(Some(left))?;
-        self.0.read(buf)
-    }
-}
-
 /// Why we dropped a connection on which no whole request came within --idle-timeout, given
 /// what did come (`got`) and how many requests were served before.
 fn silent(got: &[u8], served: u32) -> String {
@@ -370,12 +356,12 @@ fn requests(n: u32) -> String {
 /// a page anywhere can make the browser send anything here (`/?q=<script>…`, a header).
 fn page(raw: &[u8], peer: SocketAddr, local: SocketAddr, n: u32, idle: Duration) -> String {
     // The head as text: bytes that are not UTF-8 as U+FFFD, control characters other than
-    // line breaks and tabs as `\x1b`, then HTML's five special characters as entities. Then
-    // where each line really ends is written out (`\r\n`, or `\n` alone, as `nc` sends it);
-    // terminal_safe left no U+0001 in the text, so it can stand for `\r\n` meanwhile.
+    // line breaks and tabs as `\x1b` (a `\r` not followed by `\n` as `\r`), then HTML's five
+    // special characters as entities. Then where each line really ends is written out (`\r\n`,
+    // or `\n` alone, as `nc` sends it); terminal_safe left no U+0001 in the text, so it can
+    // stand for `\r\n` meanwhile.
     let head = html_escape(&terminal_safe(&String::from_utf8_lossy(raw)))
         .replace("\r\n", "\u{1}")
-        .replace('\r', "\\r")
         .replace('\n', "<span class=\"eol\">\\n</span>\n")
         .replace('\u{1}', "<span class=\"eol\">\\r\\n</span>\n");
     let secs = idle.as_secs_f64();

@@ -16,8 +16,12 @@
 //! ```
 //!
 //! Exit status 0 when every client was served with every echo right; 1 otherwise, with one
-//! line on stderr counting what went wrong. Every wait (a connect, an echo) is bounded by
-//! `--timeout`; a client that waits longer is counted as not served.
+//! line on stderr counting what went wrong. Every wait is bounded by `--timeout`: a connect,
+//! and each echo as a whole (from sending the message to the echo's last byte, however slowly
+//! it trickles in); a client that waits longer is counted as not served. So a client, once it
+//! starts to connect, takes at most (rounds + 1) × `--timeout`, plus `--hold`. A server that
+//! turns a client away with a line of its own instead of an echo (`refused: …`, lesson 10's
+//! pool when its queue is full) has it counted as refused, with the server's reason.
 //!
 //! ```text
 //! cargo run --bin lesson02-server                               # terminal 1: one at a time
@@ -61,12 +65,22 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use socket_lessons::console::one_line;
 use socket_lessons::wire::{preview, Traced};
 use socket_lessons::{cli, is_timeout};
 
 /// The most clients one run starts: every connection from one machine to one server address
 /// needs a local port of its own, and there are 65,535 of them (fewer in the ephemeral range).
 const MAX_CLIENTS: u32 = 65_535;
+
+/// How a server that will not serve a client says so, instead of an echo: one line that starts
+/// with this (lesson 10's pool: `refused: every worker is busy and the queue is full (16
+/// waiting); closing the connection`). No echo starts with it: every message starts `client`.
+const REFUSED: &[u8] = b"refused:";
+
+/// The most of a refusal line kept as its reason (lesson 10's are under 100 bytes): a server
+/// that sends a longer one, or no line end, is not waited for past this.
+const MAX_REFUSAL: usize = 200;
 
 /// Lesson 09 client: many clients at once, each sending messages and checking the echoes.
 #[derive(Parser)]
@@ -92,7 +106,9 @@ struct Args {
     #[arg(long, value_name = "K", default_value_t = 5)]
     pending: usize,
 
-    /// The longest wait for a connect or an echo; a client that waits longer is not served
+    /// The longest wait for a connect, and for each echo (from sending to its last byte); a
+    /// client that waits longer is not served. Once connecting, a client takes at most
+    /// (rounds + 1) times this, plus --hold
     #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = cli::parse_seconds)]
     timeout: Duration,
 }
@@ -132,7 +148,8 @@ fn main() {
 
     let mut served = Vec::new();
     let mut failures: BTreeMap<String, usize> = BTreeMap::new();
-    let mut wrong_echo = None;
+    // The first of each kind whose details differ from client to client, shown once.
+    let (mut wrong_echo, mut refusal) = (None, None);
     for (id, spawned) in clients {
         let outcome = match spawned {
             Err(e) => Err(Failure::Other(format!("cannot start a thread: {e}"))),
@@ -146,6 +163,10 @@ fn main() {
                 wrong_echo.get_or_insert(example);
                 *failures.entry("wrong echo".into()).or_default() += 1;
             }
+            Err(Failure::Refused(reason)) => {
+                refusal.get_or_insert(reason);
+                *failures.entry("refused by the server".into()).or_default() += 1;
+            }
             Err(Failure::Other(reason)) => *failures.entry(reason).or_default() += 1,
         }
     }
@@ -155,10 +176,17 @@ fn main() {
     if !failures.is_empty() {
         let counted: Vec<String> = failures
             .iter()
-            .map(|(reason, n)| match (reason.as_str(), &wrong_echo) {
-                ("wrong echo", Some(example)) => format!("{n} wrong echo (first: {example})"),
-                _ => format!("{n} {reason}"),
-            })
+            .map(
+                |(reason, n)| match (reason.as_str(), &wrong_echo, &refusal) {
+                    ("wrong echo", Some(example), _) => {
+                        format!("{n} wrong echo (first: {example})")
+                    }
+                    ("refused by the server", _, Some(line)) => {
+                        format!("{n} refused by the server (first: \"{line}\")")
+                    }
+                    _ => format!("{n} {reason}"),
+                },
+            )
             .collect();
         let not_served = args.clients as usize - served.len();
         eprintln!(
@@ -181,9 +209,11 @@ struct Settings {
 }
 
 /// Why a client was not served. Reasons are counted, so they hold no client's own details;
-/// a wrong echo carries one example, shown once.
+/// a wrong echo carries one example, and a refusal the server's reason, the first shown once.
 enum Failure {
     WrongEcho(String),
+    /// The server's line instead of an echo, after `refused:`, escaped.
+    Refused(String),
     Other(String),
 }
 
@@ -211,7 +241,8 @@ fn client(id: u32, settings: &Settings, gate: &Gate) -> Result<Served, Failure> 
         // No answer will tell us the server took the connection: connected is all we know.
         pending.take();
     }
-    sock.set_read_timeout(Some(timeout))?;
+    // A write of a few bytes does not wait unless the server stops reading; reads get what is
+    // left of each echo's deadline (`read_echo`).
     sock.set_write_timeout(Some(timeout))?;
     let mut sock = Traced::labelled(sock, settings.trace, format!("client {id}"));
 
@@ -232,8 +263,14 @@ fn client(id: u32, settings: &Settings, gate: &Gate) -> Result<Served, Failure> 
         sock.write_all(message.as_bytes())
             .map_err(|e| waiting("sending", &e, timeout))?;
         let mut echo = vec![0u8; message.len() + 3];
-        read_echo(&mut sock, &mut echo)
-            .map_err(|e| waiting("waiting for the echo", &e, timeout))?;
+        let (got, read) = read_echo(&mut sock, &mut echo, sent + timeout);
+        // The server turned us away with a line of its own (lesson 10, a full queue): whatever
+        // the read ended with (the line is longer than an echo, and the server closes after
+        // it), that is a refusal, not a wrong echo.
+        if echo[..got].starts_with(REFUSED) {
+            return Err(refused(&mut sock, &echo[..got]));
+        }
+        read.map_err(|e| waiting("waiting for the echo", &e, timeout))?;
         served.round_trips.push(sent.elapsed());
         if echo[..message.len()] != *message.as_bytes() || &echo[message.len()..] != b"123" {
             return Err(Failure::WrongEcho(format!(
@@ -253,10 +290,15 @@ fn client(id: u32, settings: &Settings, gate: &Gate) -> Result<Served, Failure> 
         // Silent, but not blind: a read that waits `hold` notices a server that closes us
         // meanwhile (its idle timeout) or sends something nobody asked for.
         sock.get_ref().set_read_timeout(Some(hold))?;
-        let mut byte = [0u8; 1];
-        match sock.read(&mut byte) {
+        let mut bytes = [0u8; 64];
+        match sock.read(&mut bytes) {
             Err(e) if is_timeout(&e) => {}
             Ok(0) => return Err(Failure::Other("closed by the server while held".into())),
+            // With --rounds 0 this is the first read: a refusal comes here.
+            Ok(n) if bytes[..n].starts_with(REFUSED) => {
+                sock.get_ref().set_read_timeout(Some(timeout))?;
+                return Err(refused(&mut sock, &bytes[..n]));
+            }
             Ok(_) => return Err(Failure::Other("unexpected bytes while held".into())),
             Err(e) => return Err(Failure::Other(format!("while held: {e}"))),
         }
@@ -264,19 +306,56 @@ fn client(id: u32, settings: &Settings, gate: &Gate) -> Result<Served, Failure> 
     Ok(served)
 }
 
-/// Reads exactly `buf.len()` bytes: an echo may arrive in more than one piece. Unlike
-/// `read_exact`, it says "closed" for an end of stream.
-fn read_echo(sock: &mut impl Read, buf: &mut [u8]) -> io::Result<()> {
+/// Reads exactly `buf.len()` bytes by `deadline`: an echo may arrive in more than one piece.
+/// Unlike `read_exact`, it says "closed" for an end of stream, and how many bytes it had read
+/// (`buf[..got]`) whatever the outcome, so that a refusal is recognised even when the server
+/// closed the connection before a whole echo's worth came. One deadline for the whole echo,
+/// not a timeout per read: a server that sends a byte a second would pass a timeout of two
+/// seconds per read for as long as it likes.
+fn read_echo(
+    sock: &mut Traced<TcpStream>,
+    buf: &mut [u8],
+    deadline: Instant,
+) -> (usize, io::Result<()>) {
     let mut got = 0;
     while got < buf.len() {
+        // What is left of the wait. set_read_timeout refuses zero: the time is up.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return (got, Err(ErrorKind::TimedOut.into()));
+        }
+        if let Err(e) = sock.get_ref().set_read_timeout(Some(left)) {
+            return (got, Err(e));
+        }
         match sock.read(&mut buf[got..]) {
-            Ok(0) => return Err(io::Error::new(ErrorKind::UnexpectedEof, "closed")),
+            Ok(0) => return (got, Err(io::Error::new(ErrorKind::UnexpectedEof, "closed"))),
             Ok(n) => got += n,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return (got, Err(e)),
         }
     }
-    Ok(())
+    (got, Ok(()))
+}
+
+/// A server's refusal, `start` being its first bytes (they begin with [`REFUSED`]): the rest
+/// of its line is read, up to the line's end, the end of the stream, an error or
+/// [`MAX_REFUSAL`] bytes (each read bounded by the socket's timeout, `--timeout`), and what
+/// follows `refused:` becomes the reason, escaped: it is the server's text.
+fn refused(sock: &mut impl Read, start: &[u8]) -> Failure {
+    let mut line = start.to_vec();
+    let mut buf = [0u8; 64];
+    while !line.contains(&b'\n') && line.len() < MAX_REFUSAL {
+        match sock.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => line.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // Reset after the line, or no more of it in time: what came is the reason.
+            Err(_) => break,
+        }
+    }
+    let end = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
+    let reason = String::from_utf8_lossy(&line[REFUSED.len()..end.min(MAX_REFUSAL)]);
+    Failure::Refused(one_line(reason.trim()).into_owned())
 }
 
 /// A failed send or wait for an echo, as a reason that can be counted.

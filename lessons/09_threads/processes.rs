@@ -7,6 +7,11 @@
 //! the connection as its standard input and output, the way inetd started its services. Its
 //! code is the notes' communication loop on stdin and stdout; it does not even know they are a
 //! socket. A child that crashes or is killed ends its own client's connection, nothing else.
+//!
+//! As `ForkingTCPServer`, the server keeps at most `--max-children` (40, Python's
+//! `max_children`) at once: at the limit it accepts no one until a child ends. Each child is
+//! started by a thread of its own, which then waits for it, so no child ever ends without
+//! being waited for.
 
 #[cfg(not(unix))]
 pub use other::*;
@@ -19,7 +24,9 @@ mod unix {
     use std::io::{self, ErrorKind, Read, Write};
     use std::net::{SocketAddr, TcpStream};
     use std::os::fd::{AsFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
     use std::process::{Child, Command, Stdio};
+    use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
     use std::thread;
 
     use anyhow::{Context, Result};
@@ -37,23 +44,85 @@ mod unix {
         }};
     }
 
-    /// In the server: starts the child for this client and has a small thread wait for it, so
-    /// its end is logged and it does not stay behind as a zombie (`ForkingTCPServer` collects
-    /// its children with `os.waitpid` for the same reason). The child logs its own first line,
-    /// so that line comes before anything else it logs.
-    pub fn start(sock: TcpStream, address: SocketAddr, trace: bool) {
+    /// In the server: `ForkingTCPServer.process_request`. This client is served by a child
+    /// process, which a thread of its own starts and then waits for; the server goes back to
+    /// accept() once there is room for one more child.
+    pub fn start(sock: TcpStream, address: SocketAddr, trace: bool, max_children: usize) {
+        let place = Place::take();
+        // The thread first, then the child, started by the thread: no child can exist without
+        // a thread to wait for it. (A child nobody waits for stays in the process table after
+        // it ends, a zombie, for as long as the server runs; `ForkingTCPServer` collects its
+        // children with `os.waitpid` for the same reason.) If the thread cannot be started, no
+        // child is: the closure, with the socket and the place in it, is dropped, so this
+        // client's connection is closed and its place given back.
+        let waiter = thread::Builder::new().spawn(move || {
+            serve_by_child(sock, address, trace);
+            drop(place);
+        });
+        if let Err(e) = waiter {
+            println!("{address} dropped: cannot start a thread: {e}");
+        }
+        // `collect_children`, which Python's `serve_forever` runs after each turn of its loop
+        // (a request, or half a second without one): while `max_children` children are
+        // running, it blocks in `os.waitpid(-1, 0)` until one ends, so no client is accepted
+        // meanwhile; new ones wait in the accept queue (listen(5), as in lesson 02). Without a
+        // limit, any peer, a web page among them, could start children until the machine has
+        // no process ids left.
+        let mut running = running();
+        if *running >= max_children {
+            println!(
+                "{running} child processes (--max-children {max_children}): \
+                 accepting no more clients until one ends"
+            );
+        }
+        while *running >= max_children {
+            running = ENDED.wait(running).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// In the waiting thread: starts the child for this client and waits for it, so its end is
+    /// logged and it does not stay behind as a zombie. The child logs its own first line, so
+    /// that line comes before anything else it logs.
+    fn serve_by_child(sock: TcpStream, address: SocketAddr, trace: bool) {
         let mut child = match spawn(sock, address, trace) {
             Ok(child) => child,
             // The socket was dropped with the failed command: this client is closed.
             Err(e) => return println!("{address} dropped: cannot start a child process: {e}"),
         };
         let pid = child.id();
-        let waiter = thread::Builder::new().spawn(move || match child.wait() {
+        match child.wait() {
             Ok(status) => println!("{address} child process {pid} ended: {status}"),
             Err(e) => println!("{address} child process {pid}: cannot wait for it: {e}"),
-        });
-        if let Err(e) = waiter {
-            println!("{address} child process {pid} will not be waited for: {e}");
+        }
+    }
+
+    /// How many clients have a child process (running, or being started).
+    static RUNNING: Mutex<usize> = Mutex::new(0);
+
+    /// Notified each time a child's place is given back: there is room again.
+    static ENDED: Condvar = Condvar::new();
+
+    /// The count, locked. A poisoned lock (a thread panicked holding it) is taken over as is:
+    /// the count changes in single steps, so it is still right.
+    fn running() -> MutexGuard<'static, usize> {
+        RUNNING.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One child's place in the count, given back when dropped: when its thread has waited for
+    /// it, or with the thread's closure if the thread could not start.
+    struct Place;
+
+    impl Place {
+        fn take() -> Place {
+            *running() += 1;
+            Place
+        }
+    }
+
+    impl Drop for Place {
+        fn drop(&mut self) {
+            *running() -= 1;
+            ENDED.notify_one();
         }
     }
 
@@ -67,7 +136,20 @@ mod unix {
     fn spawn(sock: TcpStream, address: SocketAddr, trace: bool) -> io::Result<Child> {
         let out = sock.try_clone()?;
         let log = io::stdout().as_fd().try_clone_to_owned()?;
-        let mut child = Command::new(std::env::current_exe()?);
+        // This very program. On Linux `/proc/self/exe` is the file this process runs, even
+        // after a rebuild (`cargo build` while the server runs) has replaced it under its name:
+        // `current_exe()` then names the old file as `…/lesson09-server (deleted)`, which
+        // cannot be started, and every client would be dropped. Other Unix systems have no
+        // `/proc/self/exe`; there it is the path this program was started from.
+        #[cfg(target_os = "linux")]
+        let program = std::path::PathBuf::from("/proc/self/exe");
+        #[cfg(not(target_os = "linux"))]
+        let program = std::env::current_exe()?;
+        let mut child = Command::new(program);
+        // The child's name (argv[0], what `ps` shows): the server's own, not `exe`.
+        if let Some(name) = std::env::args_os().next() {
+            child.arg0(name);
+        }
         child.arg("--child").arg(address.to_string());
         if trace {
             child.arg("--trace");
@@ -143,7 +225,7 @@ mod other {
     pub const SUPPORTED: bool = false;
 
     /// Never called: main refuses --processes first. Should it be, the client is dropped.
-    pub fn start(_: TcpStream, address: SocketAddr, _: bool) {
+    pub fn start(_: TcpStream, address: SocketAddr, _: bool, _: usize) {
         println!("{address} dropped: --processes needs Unix");
     }
 

@@ -4,15 +4,16 @@
 //! the 半连接池 (the notes' 2.2 says so). The course's next installment answers with
 //! `socketserver.ThreadingTCPServer`: every accepted connection is handed to a thread of its
 //! own, which runs the handler's `handle()` (the communication loop), while the main thread
-//! goes straight back to `accept()`. This file is lesson 02's server with exactly that change:
-//! the communication loop moved into [`handle`], and the connection loop starting a thread for
-//! each client. Everything else is lesson 02's: an empty read ends a client, any error ends
-//! that client only, `--idle-timeout` drops a silent one.
+//! goes straight back to `accept()`. This file is lesson 02's server with that change at its
+//! heart: the communication loop moved into [`handle`], the connection loop starting a thread
+//! for each client (and in the options, `--processes` is new, lesson 02's `--no-accept` gone).
+//! The rest is lesson 02's: an empty read or an error ends that client, as does `--idle-timeout`.
 //!
 //! `--processes` (Unix) is `ForkingTCPServer` instead: each client is served by a child
 //! process that has the connection as its standard input and output (the inetd way; a
 //! threaded program does not `fork`), so the child's code is the notes' 通信循环 on stdin and
-//! stdout. A child that crashes ends only its own client.
+//! stdout. A child that crashes ends only its own client. At most `--max-children` (40) run
+//! at once, as in Python.
 //!
 //! ```text
 //! cargo run --bin lesson09-server                              # terminal 1
@@ -35,7 +36,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use socket2::{Domain, Protocol, Socket, Type};
 use socket_lessons::wire::{preview, Traced};
-use socket_lessons::{announce, cli, is_timeout};
+use socket_lessons::{announce, cli, is_timeout, log};
 
 // `--processes`: a child process per client instead of a thread (Unix), in processes.rs.
 mod processes;
@@ -59,6 +60,12 @@ struct Args {
     /// Serve each client in a child process instead of a thread, like Python's ForkingTCPServer (Unix only)
     #[arg(long)]
     processes: bool,
+
+    /// With --processes: the most children at once; at the limit no client is accepted until one ends
+    // 40: Python's `ForkingMixIn.max_children`. At most 1000: each child is a whole process.
+    #[arg(long, value_name = "N", default_value_t = 40, requires = "processes",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    max_children: u32,
 
     /// Run as the child process of --processes for this client: its connection is stdin/stdout
     #[arg(long, value_name = "CLIENT", hide = true)]
@@ -90,12 +97,12 @@ fn main() -> Result<()> {
         let (sock, address) = match listener.accept() {
             Ok(pair) => pair,
             Err(e) => {
-                println!("accept failed: {e}; trying again in 1 s");
+                log!("accept failed: {e}; trying again in 1 s");
                 std::thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
-        println!("{address} connected");
+        log!("{address} connected");
         // Not in the notes: a client that sends nothing, or never reads our replies, would
         // hold its thread (and its memory and file descriptor) forever. A read that waits
         // longer than --idle-timeout fails instead, and so does a write that waits that long.
@@ -103,13 +110,13 @@ fn main() -> Result<()> {
             .set_read_timeout(Some(args.idle_timeout))
             .and_then(|()| sock.set_write_timeout(Some(args.idle_timeout)))
         {
-            println!("{address} dropped: {e}");
+            log!("{address} dropped: {e}");
             continue;
         }
 
-        // `--processes`: a child process instead of a thread (processes.rs).
+        // `--processes`: a child process instead, at most --max-children at once (processes.rs).
         if args.processes {
-            processes::start(sock, address, args.common.trace);
+            processes::start(sock, address, args.common.trace, args.max_children as usize);
             continue;
         }
 
@@ -122,7 +129,7 @@ fn main() -> Result<()> {
         let trace = args.common.trace;
         let spawned = thread::Builder::new().spawn(move || handle(sock, address, trace));
         if let Err(e) = spawned {
-            println!("{address} dropped: cannot start a thread: {e}");
+            log!("{address} dropped: cannot start a thread: {e}");
         }
     }
 }
@@ -144,7 +151,7 @@ fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
             // here a thread spinning at 100% CPU until the server stops. The right reaction
             // is to leave the communication loop.
             Ok(0) => {
-                println!("{address} closed the connection");
+                log!("{address} closed the connection");
                 break;
             }
             Ok(n) => n,
@@ -152,7 +159,7 @@ fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             // The read timeout set in main ran out: the client sent nothing for that long.
             Err(e) if is_timeout(&e) => {
-                println!("{address} dropped: silent for longer than --idle-timeout");
+                log!("{address} dropped: silent for longer than --idle-timeout");
                 break;
             }
             // Step 4 (异常捕获), widened. The notes catch only ConnectionResetError (the
@@ -160,7 +167,7 @@ fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
             // Any error here belongs to this one client: log it, drop the connection;
             // the other threads go on.
             Err(e) => {
-                println!("{address} dropped: {e}");
+                log!("{address} dropped: {e}");
                 break;
             }
         };
@@ -171,7 +178,7 @@ fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
         // log line of its own, `\x1b[2J` clears the screen. `preview` shows it quoted and
         // escaped as Python shows bytes (`\n`, `\x1b`, `\xff` for a byte that is not
         // UTF-8), on one line, cut after 40 characters with `…`.
-        println!("{address} says: {}", preview(&buf[..n]));
+        log!("{address} says: {}", preview(&buf[..n]));
 
         // `sock.send(data + b'123')`. write_all, not write: a write may accept only part
         // of the buffer, and the rest would be silently lost.
@@ -181,10 +188,10 @@ fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
             match is_timeout(&e) {
                 // The write timeout ran out: the client left our replies unread until they
                 // filled its buffers and ours, then for --idle-timeout more.
-                true => println!(
+                true => log!(
                     "{address} dropped: the client did not read for longer than --idle-timeout"
                 ),
-                false => println!("{address} dropped: {e}"),
+                false => log!("{address} dropped: {e}"),
             }
             break;
         }

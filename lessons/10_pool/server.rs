@@ -45,7 +45,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use socket2::{Domain, Protocol, Socket, Type};
 use socket_lessons::wire::{preview, Traced};
-use socket_lessons::{announce, cli, is_timeout};
+use socket_lessons::{announce, cli, is_timeout, log};
 
 /// Lesson 10 server: echo every message with "123" appended; a pool of threads serves the clients.
 #[derive(Parser)]
@@ -92,7 +92,7 @@ fn main() -> Result<()> {
     let trace = args.common.trace;
     let pool = Pool::new(workers, queue, trace)?;
     let s = |n: usize| if n == 1 { "" } else { "s" };
-    println!(
+    log!(
         "{workers} worker thread{} started, and a queue with room for {queue} client{}",
         s(workers),
         s(queue)
@@ -108,7 +108,7 @@ fn main() -> Result<()> {
         let (sock, address) = match listener.accept() {
             Ok(pair) => pair,
             Err(e) => {
-                println!("accept failed: {e}; trying again in 1 s");
+                log!("accept failed: {e}; trying again in 1 s");
                 std::thread::sleep(Duration::from_secs(1));
                 continue;
             }
@@ -118,7 +118,7 @@ fn main() -> Result<()> {
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        println!("{address} connected");
+        log!("{address} connected");
         // Not in the notes: a client that sends nothing, or never reads our replies, would
         // hold its thread (and its memory and file descriptor) forever. A read that waits
         // longer than --idle-timeout fails instead, and so does a write that waits that long.
@@ -126,7 +126,7 @@ fn main() -> Result<()> {
             .set_read_timeout(Some(args.idle_timeout))
             .and_then(|()| sock.set_write_timeout(Some(args.idle_timeout)))
         {
-            println!("{address} dropped: {e}");
+            log!("{address} dropped: {e}");
             continue;
         }
 
@@ -143,12 +143,12 @@ fn main() -> Result<()> {
 
     // Graceful shutdown. The listener is closed first: from now on a connect is refused.
     drop(listener);
-    println!(
+    log!(
         "stopping (Ctrl-C): no new clients; each worker finishes the client it serves \
          (Ctrl-C again: stop at once)"
     );
     pool.shutdown();
-    println!("stopped: every client served to the end, every worker joined");
+    log!("stopped: every client served to the end, every worker joined");
     Ok(())
 }
 
@@ -169,7 +169,7 @@ fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
             // here a thread spinning at 100% CPU until the server stops. The right reaction
             // is to leave the communication loop.
             Ok(0) => {
-                println!("{address} closed the connection");
+                log!("{address} closed the connection");
                 break;
             }
             Ok(n) => n,
@@ -177,7 +177,7 @@ fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             // The read timeout set in main ran out: the client sent nothing for that long.
             Err(e) if is_timeout(&e) => {
-                println!("{address} dropped: silent for longer than --idle-timeout");
+                log!("{address} dropped: silent for longer than --idle-timeout");
                 break;
             }
             // Step 4 (异常捕获), widened. The notes catch only ConnectionResetError (the
@@ -185,7 +185,7 @@ fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
             // Any error here belongs to this one client: log it, drop the connection;
             // the other threads go on.
             Err(e) => {
-                println!("{address} dropped: {e}");
+                log!("{address} dropped: {e}");
                 break;
             }
         };
@@ -196,7 +196,7 @@ fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
         // log line of its own, `\x1b[2J` clears the screen. `preview` shows it quoted and
         // escaped as Python shows bytes (`\n`, `\x1b`, `\xff` for a byte that is not
         // UTF-8), on one line, cut after 40 characters with `…`.
-        println!("{address} says: {}", preview(&buf[..n]));
+        log!("{address} says: {}", preview(&buf[..n]));
 
         // `sock.send(data + b'123')`. write_all, not write: a write may accept only part
         // of the buffer, and the rest would be silently lost.
@@ -206,10 +206,10 @@ fn handle(sock: TcpStream, address: SocketAddr, trace: bool) {
             match is_timeout(&e) {
                 // The write timeout ran out: the client left our replies unread until they
                 // filled its buffers and ours, then for --idle-timeout more.
-                true => println!(
+                true => log!(
                     "{address} dropped: the client did not read for longer than --idle-timeout"
                 ),
-                false => println!("{address} dropped: {e}"),
+                false => log!("{address} dropped: {e}"),
             }
             break;
         }
@@ -322,7 +322,7 @@ fn work(id: usize, receiver: &Mutex<Receiver<Client>>, stopping: &AtomicBool, tr
             refuse(sock, address, "the server is stopping");
             continue;
         }
-        println!("{address} served by worker {id}");
+        log!("{address} served by worker {id}");
         handle(sock, address, trace);
     }
 }
@@ -334,7 +334,7 @@ fn work(id: usize, receiver: &Mutex<Receiver<Client>>, stopping: &AtomicBool, tr
 /// empty buffer) is not sent. A client that has already sent something may see a reset
 /// instead of the line (on Linux, closing a socket with unread bytes sends RST).
 fn refuse(sock: TcpStream, address: SocketAddr, reason: &str) {
-    println!("{address} refused: {reason}");
+    log!("{address} refused: {reason}");
     let line = format!("refused: {reason}; closing the connection\n");
     let _ = sock
         .set_nonblocking(true)
@@ -365,11 +365,11 @@ fn stop_on_ctrl_c(addr: SocketAddr) -> Result<Arc<AtomicBool>> {
     ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
             // 130: what a shell reports for a program that Ctrl-C ended (128 + SIGINT).
-            println!("stopped at once (Ctrl-C again): clients still served were cut off");
+            log!("stopped at once (Ctrl-C again): clients still served were cut off");
             std::process::exit(130);
         }
         if let Err(e) = TcpStream::connect_timeout(&wake, Duration::from_secs(1)) {
-            println!("Ctrl-C: cannot wake the connection loop ({e}); it stops at the next client");
+            log!("Ctrl-C: cannot wake the connection loop ({e}); it stops at the next client");
         }
     })
     .context("cannot catch Ctrl-C")?;

@@ -28,7 +28,8 @@
 //! Watch for: every client is answered at once, by one thread (`top -H`, Task Manager's
 //! Threads column); `--busy` takes a whole core (`top`) while all clients sit at their
 //! prompts, the default takes none; `--trace` shows a client's reads and writes interleaved
-//! with the others'.
+//! with the others'; `--trace-waits` adds what each `wait` returned and each call that found
+//! nothing to do (`WouldBlock`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{self, BufWriter, ErrorKind, Read, Write};
@@ -64,6 +65,10 @@ struct Args {
     // costs memory when many clients stop reading.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1..))]
     max_unsent: u32,
+
+    /// Like --trace, and show what each wait returned and each read or write that would block (once)
+    #[arg(long)]
+    trace_waits: bool,
 }
 
 /// The poller's key for the listening socket; clients get 1, 2, 3 … (never reused).
@@ -80,7 +85,8 @@ macro_rules! log {
 }
 
 fn main() -> Result<()> {
-    let args: Args = cli::parse();
+    let mut args: Args = cli::parse();
+    args.common.trace |= args.trace_waits;
     // `server.bind(('127.0.0.1', 8080))` and `server.listen(5)`: lesson 02 showed each call;
     // std does them in one, with SO_REUSEADDR on Unix and a backlog of 128.
     let addr = args.common.addr;
@@ -212,6 +218,9 @@ fn readiness_loop(listener: &TcpListener, args: &Args, log: &mut Log) -> Result<
             waited => waited.context("waiting for events")?,
         };
         let now = Instant::now();
+        if args.trace_waits {
+            trace_wait(&events, &clients);
+        }
 
         for ev in events.iter() {
             // `if sock is server:` clients are waiting to be accepted. Accept all of them:
@@ -333,7 +342,7 @@ impl Client {
         // an accepted socket does not inherit the listener's non-blocking mode.)
         sock.set_nonblocking(true)?;
         Ok(Client {
-            sock: Traced::labelled(sock, args.common.trace, address).nonblocking(),
+            sock: Traced::labelled(sock, args.common.trace, address).nonblocking(args.trace_waits),
             address,
             unsent: Vec::new(),
             finished: false,
@@ -563,6 +572,34 @@ impl Deadlines {
 /// (stdout closed) loses the log, never the server. While stdout cannot take more (a terminal
 /// paused with Ctrl-S), the loop waits for it, and every client with it.
 type Log = BufWriter<io::Stdout>;
+
+/// `--trace-waits`: what `poller.wait` returned (the select example's `rl, wl`), one line on
+/// stderr among the trace lines, before the loop acts on it:
+/// `wait returned: 127.0.0.1:50312 readable, the listener readable`.
+fn trace_wait(events: &[Event], clients: &HashMap<usize, Client>) {
+    let ready: Vec<String> = events
+        .iter()
+        .map(|ev| {
+            let who = match clients.get(&ev.key) {
+                _ if ev.key == LISTENER => "the listener".to_string(),
+                Some(client) => client.address.to_string(),
+                None => format!("client {}", ev.key),
+            };
+            let what = match (ev.readable, ev.writable) {
+                (true, true) => "readable and writable",
+                (true, false) => "readable",
+                (false, true) => "writable",
+                (false, false) => "nothing",
+            };
+            format!("{who} {what}")
+        })
+        .collect();
+    let line = match ready.is_empty() {
+        true => "wait returned: no socket ready (a deadline came)\n".to_string(),
+        false => format!("wait returned: {}\n", ready.join(", ")),
+    };
+    let _ = io::stderr().write_all(line.as_bytes());
+}
 
 /// `poller.add` in level-triggered mode: `select`'s rule, a socket is reported for as long as
 /// it is ready. Every socket added here leaves the poller before it is closed: clients through

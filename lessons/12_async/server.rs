@@ -35,7 +35,8 @@
 //! ```
 //!
 //! Watch for: one thread serving every client (`ps -o nlwp` on Linux, Task Manager's Threads
-//! column on Windows); with `--delay 1 --block`, ten clients each waiting for the one before.
+//! column on Windows); with `--delay 1 --block`, ten clients each waiting for the one before;
+//! `--trace-waits`, each read that would block: where its task gives the thread back.
 
 use std::io;
 use std::net::SocketAddr;
@@ -46,7 +47,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::Parser;
 use socket_lessons::wire::{preview, Traced};
-use socket_lessons::{announce, cli};
+use socket_lessons::{announce, cli, log};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
@@ -83,10 +84,15 @@ struct Args {
     /// Do --delay's blocking sleep on tokio's threads for blocking work (spawn_blocking)
     #[arg(long, requires = "delay")]
     spawn_blocking: bool,
+
+    /// Like --trace, and show each read or write that would block, where its task starts to wait
+    #[arg(long)]
+    trace_waits: bool,
 }
 
 fn main() -> Result<()> {
-    let args: Args = cli::parse();
+    let mut args: Args = cli::parse();
+    args.common.trace |= args.trace_waits;
 
     // gevent's hub is tokio's runtime: it runs the tasks, and when every task waits, it asks
     // the system which sockets are ready (epoll on Linux, kqueue on macOS, IOCP on Windows)
@@ -127,6 +133,7 @@ async fn server(args: Args) -> Result<()> {
             _ => Wait::Await,
         },
         trace: args.common.trace,
+        trace_waits: args.trace_waits,
     };
     // Every task gets a copy of `stopping`; Ctrl-C flips it for all of them (see `shut_down`).
     let (stop, stopping) = watch::channel(false);
@@ -150,7 +157,7 @@ async fn server(args: Args) -> Result<()> {
             // to 1 s, as Go's net/http does. tokio's sleep, not std's: the connected clients
             // are served during the pause (and one that leaves gives a descriptor back).
             Err(e) => {
-                println!(
+                log!(
                     "accept failed: {e}; trying again in {} ms",
                     pause.as_millis()
                 );
@@ -160,7 +167,7 @@ async fn server(args: Args) -> Result<()> {
             }
         };
         pause = FIRST_PAUSE;
-        println!("{address} connected");
+        log!("{address} connected");
 
         // gevent: `spawn(talk, conn)`. The task owns the socket; this loop goes back to
         // accept() at once. Nothing waits for the task: it ends when its client leaves.
@@ -177,6 +184,7 @@ struct Talk {
     delay: Option<Duration>,
     wait: Wait,
     trace: bool,
+    trace_waits: bool,
 }
 
 /// How `--delay` waits: the right way, the bug, the other fix.
@@ -195,7 +203,8 @@ async fn talk(
     how: Talk,
     mut stopping: watch::Receiver<bool>,
 ) {
-    let mut conn = Wire(Traced::labelled(conn, how.trace, address));
+    let traced = Traced::labelled(conn, how.trace, address).nonblocking(how.trace_waits);
+    let mut conn = Wire(traced);
     // `recv(1024)`, and room behind it for the `123`: the reply is one write, with no
     // allocation per message. This array is most of what a task costs (see the README).
     let mut buf = [0u8; 1024 + 3];
@@ -206,7 +215,7 @@ async fn talk(
         let read = tokio::select! {
             biased;
             _ = stopping.changed() => {
-                println!("{address} closed by the server: shutting down");
+                log!("{address} closed by the server: shutting down");
                 conn.linger(&mut buf).await;
                 return;
             }
@@ -215,7 +224,7 @@ async fn talk(
         let n = match read {
             // gevent: `if len(data) == 0: break`. End of stream: the client closed its side.
             Ok(Ok(0)) => {
-                println!("{address} closed the connection");
+                log!("{address} closed the connection");
                 return;
             }
             Ok(Ok(n)) => n,
@@ -223,18 +232,18 @@ async fn talk(
             // lesson 02: any error ends this client, and only this one. (No `Interrupted`
             // case: tokio's sockets never block in the system, so no signal interrupts them.)
             Ok(Err(e)) => {
-                println!("{address} dropped: {e}");
+                log!("{address} dropped: {e}");
                 return;
             }
             // `timeout` ran out first: nothing came for --idle-timeout.
             Err(_) => {
-                println!("{address} dropped: silent for longer than --idle-timeout");
+                log!("{address} dropped: silent for longer than --idle-timeout");
                 return;
             }
         };
         // gevent: `print(data.decode('utf-8'))`, escaped as in lesson 02: a client cannot
         // forge a log line or send escape codes to the terminal.
-        println!("{address} says: {}", preview(&buf[..n]));
+        log!("{address} says: {}", preview(&buf[..n]));
 
         if let Some(delay) = how.delay {
             slow_job(delay, how.wait).await;
@@ -247,16 +256,14 @@ async fn talk(
         match timeout(how.idle_timeout, conn.write_all(&buf[..n + 3])).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                println!("{address} dropped: {e}");
+                log!("{address} dropped: {e}");
                 return;
             }
             // The client left our replies unread until its buffers and ours were full, then
             // for --idle-timeout more. Meanwhile this task read nothing from it: a client that
             // sends without reading makes the server wait, never buffer without bound.
             Err(_) => {
-                println!(
-                    "{address} dropped: the client did not read for longer than --idle-timeout"
-                );
+                log!("{address} dropped: the client did not read for longer than --idle-timeout");
                 return;
             }
         }
@@ -334,7 +341,7 @@ async fn shut_down(
     drop(listener);
     // Only the tasks' receivers are left.
     drop(stopping);
-    println!(
+    log!(
         "Ctrl-C: accepting no more clients; {} connected, each closed once its answer in \
          progress is sent (Ctrl-C again stops at once)",
         stop.receiver_count()
@@ -342,11 +349,11 @@ async fn shut_down(
     stop.send_replace(true);
     tokio::select! {
         () = stop.closed() => {
-            println!("all clients closed; stopped");
+            log!("all clients closed; stopped");
             Ok(())
         }
         () = ctrl_c.recv() => {
-            println!("Ctrl-C again: stopped at once, {} still connected", stop.receiver_count());
+            log!("Ctrl-C again: stopped at once, {} still connected", stop.receiver_count());
             // 130 (128 + SIGINT), as a shell reports a program stopped by Ctrl-C: not a clean end.
             std::process::exit(130)
         }
@@ -396,7 +403,8 @@ impl CtrlC {
 /// "hello"`). `Traced` wraps the blocking `Read + Write` of std; this wraps tokio's
 /// `AsyncRead + AsyncWrite` the same way. Each `poll_read`/`poll_write` that is ready is one
 /// system call that moved bytes (or failed): it gets one line. One that is pending (the call
-/// would have blocked, so the task waits for the runtime to wake it) moved nothing and gets none.
+/// would have blocked, so the task waits for the runtime to wake it) moved nothing: it gets a
+/// line only with `--trace-waits`, `read would block (WouldBlock)`, once per wait.
 struct Wire(Traced<TcpStream>);
 
 impl Wire {
@@ -420,6 +428,8 @@ impl AsyncRead for Wire {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let Poll::Ready(result) = Pin::new(self.0.get_mut()).poll_read(cx, buf) else {
+            self.0
+                .show("read", &Err(io::ErrorKind::WouldBlock.into()), &[]);
             return Poll::Pending;
         };
         let result = result.map(|()| buf.filled().len() - before);
@@ -437,8 +447,11 @@ impl AsyncWrite for Wire {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(self.0.get_mut()).poll_write(cx, buf);
-        if let Poll::Ready(result) = &polled {
-            self.0.show("write", result, buf);
+        match &polled {
+            Poll::Ready(result) => self.0.show("write", result, buf),
+            Poll::Pending => self
+                .0
+                .show("write", &Err(io::ErrorKind::WouldBlock.into()), &[]),
         }
         polled
     }

@@ -405,7 +405,11 @@ fn second_read_before_first_answered(extra: &[&str]) -> bool {
         assert_eq!(&reply, b"b123");
         let first_written = format!("[{a}] write 4 bytes");
         let second_read = format!("[{b}] read 1 bytes");
-        server.wait_for_log(&format!("[{b}] write 4 bytes"));
+        // Wait for both lines compared. Both answers wait --delay from nearly the same
+        // moment, so which of them is written first is up to the scheduler: `b`'s answer
+        // being traced says nothing about `a`'s.
+        server.wait_for_log(&first_written);
+        server.wait_for_log(&second_read);
         let trace = server.stderr();
         let (Some(w), Some(r)) = (trace.find(&first_written), trace.find(&second_read)) else {
             panic!("no {first_written:?} or {second_read:?} in the trace:\n{trace}");
@@ -529,6 +533,31 @@ fn trace_shows_each_read_and_write_of_the_tasks() {
             "[{me}] read 5 bytes: \"hello\"\n[{me}] write 8 bytes: \"hello123\"\n"
         )),
         "{trace}"
+    );
+}
+
+/// `--trace-waits` adds the reads that would block: the moment a task starts to wait for its
+/// client, once per wait (a task polled again before its bytes came is not shown again).
+#[test]
+fn trace_waits_shows_where_each_task_waits() {
+    let server = Server::start(SERVER, &["--trace-waits"]);
+    let mut sock = server.connect();
+    let me = sock.local_addr().unwrap();
+    let would_block = format!("[{me}] read would block (WouldBlock)\n");
+    server.wait_for_log(&would_block);
+    assert_eq!(echo(&mut sock, b"hello"), b"hello123");
+    server.wait_for_count(&would_block, 2);
+    drop(sock);
+    server.wait_for_log(&format!("[{me}] read 0 bytes (end of stream)\n"));
+    assert_eq!(
+        server.stderr(),
+        format!(
+            "{would_block}\
+             [{me}] read 5 bytes: \"hello\"\n\
+             [{me}] write 8 bytes: \"hello123\"\n\
+             {would_block}\
+             [{me}] read 0 bytes (end of stream)\n"
+        )
     );
 }
 
