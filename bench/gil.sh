@@ -18,7 +18,7 @@ turns=${2:-20000}
 cargo build --quiet --bin lesson09-client
 work=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 hz=$(getconf CLK_TCK)
 # cpu PID: seconds of CPU used by PID and its children it has waited for.
 cpu() { awk -v hz="$hz" '{ sub(/.*\) /, ""); print ($12 + $13 + $14 + $15) / hz }' "/proc/$1/stat"; }

@@ -21,7 +21,7 @@ rounds=${2:-10}
 cargo build --quiet --bin lesson09-server --bin lesson09-client
 work=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 # counter NAME: a TcpExt counter of /proc/net/netstat (the whole machine's).
 counter() {
   awk -v k="$1" '$1 == "TcpExt:" { if (!h) { for (i = 2; i <= NF; i++) n[i] = $i; h = 1 } else

@@ -36,7 +36,7 @@ cargo build --quiet --bin lesson09-server --bin lesson09-client
 bin=target/debug
 work=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 # field PID NAME: a /proc/PID/status line's number (kB for the memory lines).
 field() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }

@@ -28,7 +28,7 @@ cargo build --quiet --release --bin lesson07-server --bin lesson07-client --exam
 bin=target/release
 work=$(mktemp -d "${BENCH_DIR:-/dev/shm}/socket-lessons-bench.XXXXXX")
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null; rm -rf "$work"' EXIT
 mkdir -p "$work/srv" "$work/dl" "$work/py"
 head -c "$SIZE" /dev/urandom >"$work/video.bin"
 bytes=$(stat -c %s "$work/video.bin")
