@@ -1144,6 +1144,44 @@ fn wait_until(what: &str, mut seen: impl FnMut() -> bool, show: impl Fn() -> Str
     }
 }
 
+/// Waits until the program that `script` (process `root`) runs is asleep in the system,
+/// reading its terminal. Python checks for Ctrl-C only when a system call is interrupted: a
+/// SIGINT that comes after the `>>>:` is printed but before the read starts is noted and then
+/// left unchecked while the read waits for a line that never comes (a learner would press
+/// Ctrl-C a second time). Python 3.11, sent Ctrl-C as soon as `>>>:` appeared on its
+/// terminal, kept waiting in 40 of 200 tries; a person is never that quick.
+fn waiting_in_a_read(root: u32) {
+    // The process under `script`'s: the one with no child (script → sh → python3).
+    let leaf = || {
+        let mut pid = root;
+        'down: loop {
+            for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+                // `PID (COMM) STATE PPID …`; COMM may hold spaces, the last `)` ends it. (A
+                // process that has just ended has no stat any more: skipped.)
+                let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+                let Some((_, rest)) = stat.rsplit_once(')') else {
+                    continue;
+                };
+                if rest.split_whitespace().nth(1) == Some(pid.to_string().as_str()) {
+                    pid = entry.file_name().to_str()?.parse().ok()?;
+                    continue 'down;
+                }
+            }
+            return Some(pid);
+        }
+    };
+    let reading = || {
+        let Some(pid) = leaf().filter(|&pid| pid != root) else {
+            return false;
+        };
+        let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+        ["wait_woken", "n_tty_read", "select", "poll"]
+            .iter()
+            .any(|w| wchan.contains(w))
+    };
+    wait_until("the notes' client waiting in a read", reading, String::new);
+}
+
 fn check_page(page: &str) {
     let sessions: Vec<&&Session> = SESSIONS.iter().filter(|s| s.page == page).collect();
     assert!(!sessions.is_empty(), "no session for {page}");
@@ -1266,6 +1304,9 @@ fn run(session: &Session) {
         prompt(&client, typed + 1);
     }
     // The notes' client has no way out but Ctrl-C.
+    if python && session.tty {
+        waiting_in_a_read(client.child.id());
+    }
     client.finish(session.tty, if python { b"\x03" } else { b"\x04" });
 
     // What a README shows of a program's output: ports masked, the temporary folder written as
