@@ -26,8 +26,8 @@
 //! Not in gevent's example: a client that stays silent, or leaves our replies unread, is
 //! dropped after `--idle-timeout` (300 s); a failing `accept` (out of file descriptors) pauses
 //! instead of spinning; Ctrl-C stops accepting, lets every client's echo in progress finish
-//! (one whose client has not read it 5 s after Ctrl-C is dropped), and exits 0 (a second Ctrl-C stops at
-//! once).
+//! (one whose client has not read it 5 s after Ctrl-C is dropped), and exits 0 (a second
+//! Ctrl-C stops at once).
 //!
 //! ```text
 //! cargo run --bin lesson12-server                                 # terminal 1
@@ -359,8 +359,8 @@ fn listen(addr: SocketAddr, backlog: u32) -> Result<TcpListener> {
 /// server exits 0 when the last task has returned. A second Ctrl-C stops at once.
 ///
 /// `stop` and its receivers (`stopping`, one per task) do both jobs: `send_replace(true)`
-/// wakes every task waiting in [`ctrl_c_pressed`], and `closed()` completes when the last receiver is
-/// gone, that is when the last task has returned.
+/// wakes every task waiting in [`ctrl_c_pressed`], and `closed()` completes when the last
+/// receiver is gone, that is when the last task has returned.
 async fn shut_down(
     listener: TcpListener,
     stop: watch::Sender<bool>,
