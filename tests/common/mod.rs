@@ -131,9 +131,20 @@ impl Server {
         self.child.try_wait().unwrap().is_none()
     }
 
-    /// Waits for the process to exit on its own; panics after [`SAFETY`].
+    /// Waits for the process to exit on its own, and for its output to be complete; panics
+    /// after [`SAFETY`]. The output is collected by background threads, which read the last
+    /// lines after the exit status may already be known: they end at the end of the stream.
     pub fn wait_exit(&mut self) -> std::process::ExitStatus {
-        wait_timeout(&mut self.child)
+        let status = wait_timeout(&mut self.child);
+        let deadline = Instant::now() + SAFETY;
+        while Arc::strong_count(&self.stdout) > 1 || Arc::strong_count(&self.stderr) > 1 {
+            assert!(
+                Instant::now() < deadline,
+                "the server exited ({status}), but its output never ended"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        status
     }
 
     /// A connected client socket with a safety-net read timeout.
