@@ -90,12 +90,12 @@ fn three_sends_arrive_as_three_datagrams() {
     let mut server = Server::start(SERVER, &["--trace"]);
     let sock = udp();
     #[cfg(target_os = "linux")]
-    signal(server.pid(), "-STOP");
+    common::kill("-STOP", server.pid());
     for msg in [b"123", b"456", b"789"] {
         sock.send_to(msg, server.addr).unwrap();
     }
     #[cfg(target_os = "linux")]
-    signal(server.pid(), "-CONT");
+    common::kill("-CONT", server.pid());
 
     // UDP does not promise order either; on loopback they come in order, but the point here
     // is the boundaries, so compare them sorted.
@@ -130,15 +130,6 @@ fn peer_text_is_escaped_in_the_log() {
     let log = server.stdout();
     assert!(!log.contains('\x1b'), "{log:?}");
     assert!(!log.lines().any(|l| l.starts_with("fake")), "{log:?}");
-}
-
-#[cfg(target_os = "linux")]
-fn signal(pid: u32, sig: &str) {
-    let status = std::process::Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[test]

@@ -357,11 +357,7 @@ fn processes_a_killed_child_ends_only_its_own_client() {
     let (pid_a, pid_b) = (child_of(&a), child_of(&b));
     assert!(pid_a != pid_b && pid_a != server.pid(), "{pid_a} {pid_b}");
 
-    let status = std::process::Command::new("kill")
-        .args(["-KILL", &pid_a.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::kill("-KILL", pid_a);
     let a_addr = a.local_addr().unwrap();
     server.wait_for_log(&format!(
         "{a_addr} child process {pid_a} ended: signal: 9 (SIGKILL)\n"

@@ -246,12 +246,7 @@ fn the_many_clients_client_counts_a_refusal_as_refused() {
 /// Unix only. (The Windows build, run by Wine in a terminal, stops the same way on Ctrl-C.)
 #[cfg(unix)]
 fn ctrl_c(server: &Server) {
-    let pid = server.pid().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::kill("-INT", server.pid());
 }
 
 /// The next thing `sock` reads is the end of the stream: the server has closed the connection.

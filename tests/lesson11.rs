@@ -32,28 +32,6 @@ fn start(step: &[&str], extra: &[&str]) -> Server {
     Server::start(SERVER, &args)
 }
 
-/// The notes' section 2.1 client, with only the address changed (`PORT` is filled in).
-const NOTES_CLIENT_21: &str = r#"import socket
-
-
-# 1.先要有通讯工具 也就是定义传输协议
-client = socket.socket()
-# 2.同样绑定IP 端口
-client.connect(('127.0.0.1', PORT))
-
-while True:
-    speak = input('输入想说的话>>>:').strip()
-    if len(speak) == 0 :
-        continue
-    # 3.开始给服务端说话 因为获取的用户输入是字符串 不能直接传输 所以要先转码
-    client.send(speak.encode('utf8'))
-    # 也可以用手动转码
-    # client.send(bytes(speak, 'utf8'))
-    # 4.也要听对方想说什么
-    data = client.recv(1024)
-    print(data.decode('utf8'))  # 打印听到的对方说的话
-"#;
-
 /// The notes' 2.1 client, run by python3 unbuffered (`-u`) with its stdin and stdout piped;
 /// `None` (and a line saying why) where python3 does not run.
 fn notes_client(addr: SocketAddr) -> Option<std::process::Child> {
@@ -73,7 +51,7 @@ fn notes_client(addr: SocketAddr) -> Option<std::process::Child> {
         println!("skipped: the notes' Python client needs python3, which does not run here");
         return None;
     }
-    let code = NOTES_CLIENT_21.replace("PORT", &addr.port().to_string());
+    let code = common::NOTES_ECHO_CLIENT.replace("PORT", &addr.port().to_string());
     let child = Command::new("python3")
         .args(["-u", "-c", &code])
         .env("PYTHONIOENCODING", "utf-8")
@@ -180,16 +158,6 @@ fn a_message_arriving_one_byte_at_a_time_is_answered_byte_by_byte() {
     }
 }
 
-/// Sends `sig` (`-STOP`, `-CONT`) to the process `pid`, as `kill` does.
-#[cfg(target_os = "linux")]
-fn signal(pid: u32, sig: &str) {
-    let status = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {sig} {pid}");
-}
-
 /// 黏包 again: three messages that are all in the server's receive buffer when it reads are
 /// read, and answered, as one. The server is stopped (SIGSTOP) while they are sent, so they
 /// are all there, whatever the machine's speed.
@@ -202,12 +170,12 @@ fn three_messages_in_one_read_come_back_as_one_answer() {
         sock.set_nodelay(true).unwrap();
         // Connected and served once, so the next bytes wait for a read, not for an accept.
         assert_eq!(echo(&mut sock, b"0"), b"0123");
-        signal(server.pid(), "-STOP");
+        common::kill("-STOP", server.pid());
         common::wait_until_stopped(server.pid());
         for part in [b"123", b"456", b"789"] {
             sock.write_all(part).unwrap();
         }
-        signal(server.pid(), "-CONT");
+        common::kill("-CONT", server.pid());
         let mut reply = [0u8; 12];
         sock.read_exact(&mut reply).unwrap();
         assert_eq!(&reply, b"123456789123", "{step:?}");
@@ -236,9 +204,9 @@ fn a_server_stopped_and_continued_goes_on_serving() {
         );
         std::thread::sleep(Duration::from_millis(1));
     }
-    signal(pid, "-STOP");
+    common::kill("-STOP", pid);
     common::wait_until_stopped(pid);
-    signal(pid, "-CONT");
+    common::kill("-CONT", pid);
     sock.write_all(b"after").unwrap();
     sock.set_read_timeout(Some(common::SAFETY)).unwrap();
     let mut reply = [0u8; 8];

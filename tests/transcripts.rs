@@ -1282,14 +1282,12 @@ fn run(session: &Session) {
                 .expect("no server")
                 .wait_for_count(needle, count),
             Stop | Continue | Interrupt => {
-                let pid = server.as_ref().expect("no server").pid().to_string();
                 let signal = match step {
                     Stop => "-STOP",
                     Continue => "-CONT",
                     _ => "-INT",
                 };
-                let status = Command::new("kill").args([signal, &pid]).status().unwrap();
-                assert!(status.success(), "kill {signal} {pid}");
+                common::kill(signal, server.as_ref().expect("no server").pid());
             }
             Hold => held.push(common::connect(server.as_ref().expect("no server").addr)),
             Run(options, input) => {

@@ -855,6 +855,17 @@ impl Browser {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
+/// Sends `signal` to the process `pid`, as the `kill` command does: `-INT` is what Ctrl-C in
+/// its terminal sends, `-STOP` and `-CONT` what Ctrl-Z and `fg` do, `-KILL` ends it at once.
+/// Unix only, where the tests that call it run (Windows has no `kill` command).
+pub fn kill(signal: &str, pid: u32) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
 /// The notes' 2.1 client (通信循环及代码优化客户端) as written, but for the address: run it with
 /// `python3 -c` after `.replace("PORT", …)`. It reads lines until its input ends, then dies
 /// of `EOFError` in `input()`, as the notes' code does; its prompts go to stdout.

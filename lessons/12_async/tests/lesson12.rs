@@ -39,39 +39,6 @@ fn answered(sock: &TcpStream) -> bool {
     got
 }
 
-/// Sends `signal` (`-INT` is Ctrl-C, `-STOP`, `-CONT`) to the process `pid`.
-#[cfg(unix)]
-fn kill(signal: &str, pid: u32) {
-    let status = std::process::Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {signal} {pid}");
-}
-
-/// The notes' 2.1 client (通信循环及代码优化客户端), as the notes write it; only the address
-/// changed (`PORT` is filled in by the test).
-const NOTES_CLIENT: &str = r#"import socket
-
-
-# 1.先要有通讯工具 也就是定义传输协议
-client = socket.socket()
-# 2.同样绑定IP 端口
-client.connect(('127.0.0.1', PORT))
-
-while True:
-    speak = input('输入想说的话>>>:').strip()
-    if len(speak) == 0 :
-        continue
-    # 3.开始给服务端说话 因为获取的用户输入是字符串 不能直接传输 所以要先转码
-    client.send(speak.encode('utf8'))
-    # 也可以用手动转码
-    # client.send(bytes(speak, 'utf8'))
-    # 4.也要听对方想说什么
-    data = client.recv(1024)
-    print(data.decode('utf8'))  # 打印听到的对方说的话
-"#;
-
 /// The notes' client is answered while another client holds its connection open (lesson 02
 /// would make it wait until that one left). Its input ends after `你好`, and `input()` ends
 /// the notes' client with EOFError, as it does against every lesson.
@@ -84,7 +51,7 @@ fn the_notes_python_client_is_answered_while_another_client_is_connected() {
     let server = Server::start(SERVER, &[]);
     let mut other = server.connect();
     assert_eq!(echo(&mut other, b"first"), b"first123");
-    let code = NOTES_CLIENT.replace("PORT", &server.addr.port().to_string());
+    let code = common::NOTES_ECHO_CLIENT.replace("PORT", &server.addr.port().to_string());
     // -X utf8: the prompt and 你好 in UTF-8 whatever the locale.
     let out = run_client(
         "python3",
@@ -233,12 +200,12 @@ fn three_messages_waiting_together_are_read_as_one() {
     let mut sock = server.connect();
     let me = sock.local_addr().unwrap();
     server.wait_for_log(&format!("{me} connected\n"));
-    kill("-STOP", server.pid());
+    common::kill("-STOP", server.pid());
     common::wait_until_stopped(server.pid());
     for msg in [&b"abc"[..], b"def", b"ghi"] {
         sock.write_all(msg).unwrap();
     }
-    kill("-CONT", server.pid());
+    common::kill("-CONT", server.pid());
     let mut reply = [0u8; 12];
     sock.read_exact(&mut reply).unwrap();
     assert_eq!(&reply, b"abcdefghi123");
@@ -436,7 +403,7 @@ fn ctrl_c_finishes_the_echoes_in_progress_then_exits_0() {
         let me = busy.local_addr().unwrap();
         busy.write_all(b"last").unwrap();
         server.wait_for_log(&format!("{me} says: \"last\"\n"));
-        kill("-INT", server.pid());
+        common::kill("-INT", server.pid());
         server.wait_for_log("Ctrl-C: ");
         if answered(&busy) {
             continue; // the echo was done before the Ctrl-C: try a longer delay
@@ -494,7 +461,7 @@ fn ctrl_c_drops_a_client_that_never_reads_after_a_grace_and_exits_0() {
 
     // Before the signal: the server cannot see Ctrl-C before this instant.
     let pressed = Instant::now();
-    kill("-INT", server.pid());
+    common::kill("-INT", server.pid());
     server.wait_for_log("Ctrl-C: accepting no more clients; 2 connected");
     assert!(read_to_end(&mut good).is_empty());
     let status = server.wait_exit();
@@ -519,9 +486,9 @@ fn a_second_ctrl_c_stops_at_once_with_status_130() {
     let me = busy.local_addr().unwrap();
     busy.write_all(b"lost").unwrap();
     server.wait_for_log(&format!("{me} says: \"lost\"\n"));
-    kill("-INT", server.pid());
+    common::kill("-INT", server.pid());
     server.wait_for_log("Ctrl-C: ");
-    kill("-INT", server.pid());
+    common::kill("-INT", server.pid());
     let status = server.wait_exit();
     assert_eq!(status.code(), Some(130));
     server.wait_for_log("Ctrl-C again: stopped at once, 1 still connected\n");
