@@ -8,18 +8,10 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::thread;
 
-use common::{connect, read_to_end, run_client, Server};
+use common::{connect, echo, read_to_end, run_client, Server};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_lesson02-server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_lesson02-client");
-
-/// One request/response on a raw socket: what the notes' Python client does.
-fn echo(sock: &mut TcpStream, msg: &[u8]) -> Vec<u8> {
-    sock.write_all(msg).unwrap();
-    let mut reply = vec![0u8; msg.len() + 3];
-    sock.read_exact(&mut reply).unwrap();
-    reply
-}
 
 #[test]
 fn client_echo_appends_123_to_chinese_text() {
@@ -157,7 +149,7 @@ fn server_survives_bytes_that_are_not_utf8() {
     let mut sock = connect(server.addr);
     // In the notes, `data.decode('utf8')` raises here and nothing catches it.
     assert_eq!(
-        echo(&mut sock, &[0xff, 0xfe]),
+        echo(&mut sock, [0xff, 0xfe]),
         [0xff, 0xfe, b'1', b'2', b'3']
     );
 }

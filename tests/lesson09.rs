@@ -10,19 +10,11 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use common::{connect, run, Server};
+use common::{connect, echo, run, Server};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_lesson09-server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_lesson09-client");
 const LESSON02: &str = env!("CARGO_BIN_EXE_lesson02-server");
-
-/// One request/response on a raw socket: what the notes' Python client does.
-fn echo(sock: &mut TcpStream, msg: &str) -> String {
-    sock.write_all(msg.as_bytes()).unwrap();
-    let mut reply = vec![0u8; msg.len() + 3];
-    sock.read_exact(&mut reply).unwrap();
-    String::from_utf8(reply).unwrap()
-}
 
 /// Where `needle` first appears in the server's log; panics if it does not.
 fn position(log: &str, needle: &str) -> usize {
@@ -38,7 +30,7 @@ fn second_client_while_the_first_stays(
     server: &Server,
 ) -> (TcpStream, TcpStream, SocketAddr, SocketAddr) {
     let mut a = connect(server.addr);
-    assert_eq!(echo(&mut a, "first"), "first123");
+    assert_eq!(echo(&mut a, "first"), b"first123");
     let mut b = connect(server.addr);
     b.write_all(b"second").unwrap();
     let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
@@ -100,14 +92,17 @@ fn lesson09_answers_200_clients_connected_at_once() {
         .map(|i| {
             let mut sock = connect(server.addr);
             assert_eq!(
-                echo(&mut sock, &format!("hello {i}")),
-                format!("hello {i}123")
+                echo(&mut sock, format!("hello {i}")),
+                format!("hello {i}123").as_bytes()
             );
             sock
         })
         .collect();
     for (i, sock) in clients.iter_mut().enumerate() {
-        assert_eq!(echo(sock, &format!("again {i}")), format!("again {i}123"));
+        assert_eq!(
+            echo(sock, format!("again {i}")),
+            format!("again {i}123").as_bytes()
+        );
     }
     // A thread per client, and the main thread in accept().
     #[cfg(target_os = "linux")]
@@ -130,7 +125,10 @@ fn a_client_that_leaves_ends_its_thread() {
     for i in 0..3 {
         let mut sock = connect(server.addr);
         let me = sock.local_addr().unwrap();
-        assert_eq!(echo(&mut sock, &format!("hi {i}")), format!("hi {i}123"));
+        assert_eq!(
+            echo(&mut sock, format!("hi {i}")),
+            format!("hi {i}123").as_bytes()
+        );
         drop(sock);
         server.wait_for_log(&format!("{me} closed the connection"));
     }
@@ -344,8 +342,8 @@ fn processes_a_killed_child_ends_only_its_own_client() {
     let server = Server::start(SERVER, &["--processes"]);
     let mut a = connect(server.addr);
     let mut b = connect(server.addr);
-    assert_eq!(echo(&mut a, "a1"), "a1123");
-    assert_eq!(echo(&mut b, "b1"), "b1123");
+    assert_eq!(echo(&mut a, "a1"), b"a1123");
+    assert_eq!(echo(&mut b, "b1"), b"b1123");
     let child_of = |sock: &TcpStream| -> u32 {
         let me = sock.local_addr().unwrap();
         let needle = format!("{me} served by child process ");
@@ -365,9 +363,9 @@ fn processes_a_killed_child_ends_only_its_own_client() {
     // The kernel closed the dead child's socket: A reads the end of the stream.
     assert!(common::read_to_end(&mut a).is_empty());
 
-    assert_eq!(echo(&mut b, "b2"), "b2123");
+    assert_eq!(echo(&mut b, "b2"), b"b2123");
     let mut c = connect(server.addr);
-    assert_eq!(echo(&mut c, "c1"), "c1123");
+    assert_eq!(echo(&mut c, "c1"), b"c1123");
     drop(b);
     let b_pid = format!("child process {pid_b} ended: exit status: 0\n");
     server.wait_for_log(&b_pid);
@@ -381,7 +379,7 @@ fn processes_a_child_logs_like_a_thread() {
     let server = Server::start(SERVER, &["--processes"]);
     let mut a = connect(server.addr);
     let me = a.local_addr().unwrap();
-    assert_eq!(echo(&mut a, "你好"), "你好123");
+    assert_eq!(echo(&mut a, "你好"), "你好123".as_bytes());
     a.shutdown(std::net::Shutdown::Write).unwrap();
     assert!(common::read_to_end(&mut a).is_empty());
     server.wait_for_log(" ended: exit status: 0\n");
@@ -406,8 +404,8 @@ fn processes_at_max_children_the_next_client_waits_for_a_child_to_end() {
     let server = Server::start(SERVER, &["--processes", "--max-children", "2"]);
     let mut a = connect(server.addr);
     let mut b = connect(server.addr);
-    assert_eq!(echo(&mut a, "a1"), "a1123");
-    assert_eq!(echo(&mut b, "b1"), "b1123");
+    assert_eq!(echo(&mut a, "a1"), b"a1123");
+    assert_eq!(echo(&mut b, "b1"), b"b1123");
     server.wait_for_log(
         "2 child processes (--max-children 2): accepting no more clients until one ends\n",
     );
@@ -471,7 +469,7 @@ fn processes_a_thread_that_cannot_be_started_leaves_no_child_behind() {
         &["-c", script, SERVER, "--addr", "127.0.0.1:0", "--processes"],
     );
     let mut first = connect(server.addr);
-    assert_eq!(echo(&mut first, "one"), "one123");
+    assert_eq!(echo(&mut first, "one"), b"one123");
     let mut second = connect(server.addr);
     let me = second.local_addr().unwrap();
     server.wait_for_log(&format!("{me} dropped: cannot start a thread: "));
@@ -504,7 +502,7 @@ fn processes_children_start_after_the_program_file_is_replaced() {
     let server = Server::start(&link.to_string_lossy(), &["--processes"]);
     std::fs::remove_file(&link).unwrap();
     let mut a = connect(server.addr);
-    assert_eq!(echo(&mut a, "after"), "after123");
+    assert_eq!(echo(&mut a, "after"), b"after123");
     let me = a.local_addr().unwrap();
     server.wait_for_log(&format!("{me} served by child process "));
 }
@@ -596,19 +594,19 @@ fn a_thread_that_cannot_be_started_drops_only_that_client() {
     let script = r#"ulimit -v 1500000 && RUST_MIN_STACK=1073741824 exec "$0" "$@""#;
     let server = Server::start("sh", &["-c", script, SERVER, "--addr", "127.0.0.1:0"]);
     let mut first = connect(server.addr);
-    assert_eq!(echo(&mut first, "one"), "one123");
+    assert_eq!(echo(&mut first, "one"), b"one123");
     let mut second = connect(server.addr);
     let me = second.local_addr().unwrap();
     server.wait_for_log(&format!("{me} dropped: cannot start a thread: "));
     assert!(common::read_to_end(&mut second).is_empty());
     // The first is still served; once it leaves, its stack is free for the next client.
-    assert_eq!(echo(&mut first, "still"), "still123");
+    assert_eq!(echo(&mut first, "still"), b"still123");
     let first_addr = first.local_addr().unwrap();
     drop(first);
     server.wait_for_log(&format!("{first_addr} closed the connection"));
     wait_for_threads(server.pid(), 1);
     let mut third = connect(server.addr);
-    assert_eq!(echo(&mut third, "three"), "three123");
+    assert_eq!(echo(&mut third, "three"), b"three123");
 }
 
 /// The README shows the change from lesson 02's server as a diff. Every line it removes is a

@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
 
-use common::{connect, read_to_end, run, Server};
+use common::{connect, echo, read_to_end, run, Server};
 
 /// `tickets.rs` is a program of its own (`lesson10-tickets`); its buyers are tested here as
 /// functions, so that a test can choose when each buyer's wait ends.
@@ -21,14 +21,6 @@ mod tickets;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_lesson10-server");
 const CLIENT: &str = env!("CARGO_BIN_EXE_lesson09-client");
-
-/// One request/response on a raw socket: what the notes' Python client does.
-fn echo(sock: &mut TcpStream, msg: &str) -> String {
-    sock.write_all(msg.as_bytes()).unwrap();
-    let mut reply = vec![0u8; msg.len() + 3];
-    sock.read_exact(&mut reply).unwrap();
-    String::from_utf8(reply).unwrap()
-}
 
 /// Where `needle` first appears in the server's log; panics if it does not.
 fn position(log: &str, needle: &str) -> usize {
@@ -40,8 +32,8 @@ fn position(log: &str, needle: &str) -> usize {
 fn holding(server: &Server, i: usize) -> (TcpStream, SocketAddr) {
     let mut sock = connect(server.addr);
     assert_eq!(
-        echo(&mut sock, &format!("hold {i}")),
-        format!("hold {i}123")
+        echo(&mut sock, format!("hold {i}")),
+        format!("hold {i}123").as_bytes()
     );
     let me = sock.local_addr().unwrap();
     (sock, me)
@@ -102,7 +94,10 @@ fn four_clients_that_stay_hold_four_workers_and_a_fifth_waits_until_one_leaves()
     );
     // The other three were answered all along.
     for (i, (sock, _)) in holders.iter_mut().enumerate() {
-        assert_eq!(echo(sock, &format!("still {i}")), format!("still {i}123"));
+        assert_eq!(
+            echo(sock, format!("still {i}")),
+            format!("still {i}123").as_bytes()
+        );
     }
 }
 
@@ -195,7 +190,7 @@ fn a_full_queue_refuses_a_client_with_one_line() {
 
     drop(first);
     server.wait_for_log(&format!("{first_addr} closed the connection\n"));
-    assert_eq!(echo(&mut queued, "my turn"), "my turn123");
+    assert_eq!(echo(&mut queued, "my turn"), b"my turn123");
     server.wait_for_log(&format!("{queued_addr} served by worker 1\n"));
 }
 
@@ -282,9 +277,9 @@ fn ctrl_c_answers_each_client_once_more_then_closes_it_and_exits_0() {
     assert_eq!(answer, refusal(STOPPING));
     server.wait_for_log(&format!("{queued_addr} refused: {STOPPING}\n"));
 
-    assert_eq!(echo(&mut a, "last a"), "last a123");
+    assert_eq!(echo(&mut a, "last a"), b"last a123");
     assert_closed_by_the_server(&mut a);
-    assert_eq!(echo(&mut b, "last b"), "last b123");
+    assert_eq!(echo(&mut b, "last b"), b"last b123");
     assert_closed_by_the_server(&mut b);
     assert_eq!(server.wait_exit().code(), Some(0));
     server.wait_for_log("stopped: ");
@@ -368,9 +363,9 @@ fn assert_ctrl_c_stops_with_the_descriptors_taken(enough: impl Fn(&Server) -> bo
 
     ctrl_c(&server);
     server.wait_for_log("stopping (Ctrl-C): no new clients; ");
-    assert_eq!(echo(&mut a, "last a"), "last a123");
+    assert_eq!(echo(&mut a, "last a"), b"last a123");
     assert_closed_by_the_server(&mut a);
-    assert_eq!(echo(&mut b, "last b"), "last b123");
+    assert_eq!(echo(&mut b, "last b"), b"last b123");
     assert_closed_by_the_server(&mut b);
     assert_eq!(server.wait_exit().code(), Some(0));
     server.wait_for_log("stopped: ");

@@ -10,21 +10,13 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{connect, read_to_end, Server};
+use common::{connect, echo, read_to_end, Server};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_lesson11-server");
 const MANY: &str = env!("CARGO_BIN_EXE_lesson09-client");
 
 /// Both steps: the default readiness loop, and `--busy`.
 const STEPS: [&[&str]; 2] = [&[], &["--busy"]];
-
-/// One request/response on a raw socket: what the notes' Python client does.
-fn echo(sock: &mut TcpStream, msg: &[u8]) -> Vec<u8> {
-    sock.write_all(msg).unwrap();
-    let mut reply = vec![0u8; msg.len() + 3];
-    sock.read_exact(&mut reply).unwrap();
-    reply
-}
 
 /// Starts the server with `step`'s options followed by `extra`.
 fn start(step: &[&str], extra: &[&str]) -> Server {
@@ -153,7 +145,7 @@ fn a_message_arriving_one_byte_at_a_time_is_answered_byte_by_byte() {
         let mut sock = connect(server.addr);
         sock.set_nodelay(true).unwrap();
         for byte in b"hello" {
-            assert_eq!(echo(&mut sock, &[*byte]), [*byte, b'1', b'2', b'3']);
+            assert_eq!(echo(&mut sock, [*byte]), [*byte, b'1', b'2', b'3']);
         }
     }
 }
@@ -463,7 +455,7 @@ fn client_bytes_are_escaped_in_the_log_and_echoed_as_they_are() {
     let me = sock.local_addr().unwrap();
     assert_eq!(echo(&mut sock, b"\x1b[2J\nfake"), b"\x1b[2J\nfake123");
     assert_eq!(
-        echo(&mut sock, &[0xff, 0xfe]),
+        echo(&mut sock, [0xff, 0xfe]),
         [0xff, 0xfe, b'1', b'2', b'3']
     );
     server.wait_for_log(&format!("{me} says: \"\\x1b[2J\\nfake\"\n"));

@@ -855,6 +855,16 @@ impl Browser {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
+/// One round trip of lesson 02's echo on a raw socket, what the notes' Python client does:
+/// sends `msg`, reads the answer, which is `msg` with `123` appended.
+pub fn echo(sock: &mut TcpStream, msg: impl AsRef<[u8]>) -> Vec<u8> {
+    let msg = msg.as_ref();
+    sock.write_all(msg).unwrap();
+    let mut reply = vec![0u8; msg.len() + 3];
+    sock.read_exact(&mut reply).unwrap();
+    reply
+}
+
 /// Sends `signal` to the process `pid`, as the `kill` command does: `-INT` is what Ctrl-C in
 /// its terminal sends, `-STOP` and `-CONT` what Ctrl-Z and `fg` do, `-KILL` ends it at once.
 /// Unix only, where the tests that call it run (Windows has no `kill` command).

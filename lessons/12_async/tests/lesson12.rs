@@ -14,17 +14,9 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{read_to_end, run, run_client, Server, SAFETY};
+use common::{echo, read_to_end, run, run_client, Server, SAFETY};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_lesson12-server");
-
-/// One request/response on a raw socket: what the notes' Python client does.
-fn echo(sock: &mut TcpStream, msg: &[u8]) -> Vec<u8> {
-    sock.write_all(msg).unwrap();
-    let mut reply = vec![0u8; msg.len() + 3];
-    sock.read_exact(&mut reply).unwrap();
-    reply
-}
 
 /// Whether an answer has arrived on `sock`, without waiting for one.
 fn answered(sock: &TcpStream) -> bool {
