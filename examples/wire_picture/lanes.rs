@@ -21,7 +21,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 
 use anyhow::{anyhow, ensure, Context, Result};
 
-use crate::picture::{text, trace_call, wait_until, xml, Call, BOLD, BOLD_TITLE, FONTS, RED};
+use crate::picture::{svg_start, text, trace_call, wait_until, Call, BOLD, RED};
 
 /// How a lesson's server serves its clients, which decides its lanes and what the picture marks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1061,15 +1061,7 @@ fn svg(ladder: &Ladder, p: &Picture) -> String {
         let _ = writeln!(desc, "{line}");
     }
 
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="{FONTS}" font-size="12">"#
-    );
-    let _ = writeln!(s, "<title>{}</title>", xml(&title));
-    let _ = writeln!(s, "<desc>\n{}</desc>", xml(&desc));
-    let _ = writeln!(s, r#"<rect width="{W}" height="{h}" fill="white"/>"#);
-    text(&mut s, (W / 2, 24), "middle", BOLD_TITLE, &title);
+    let mut s = svg_start((W, h), 12, &title, &desc);
     // The server's side, behind its lanes.
     let _ = writeln!(
         s,

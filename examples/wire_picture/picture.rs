@@ -518,6 +518,21 @@ pub(crate) const BOLD_TITLE: &str = r#" font-size="15" font-weight="bold""#;
 /// Monospace first, then fonts with Chinese characters (黏包, 未读) for each system.
 pub(crate) const FONTS: &str = "DejaVu Sans Mono, Menlo, Consolas, Noto Sans CJK SC, Microsoft YaHei, PingFang SC, WenQuanYi Micro Hei, monospace";
 
+/// The opening of a picture `w` by `h`: the fonts, its `<title>` and `<desc>` (the picture in
+/// words, what a screen reader reads), a white background, and the title drawn at the top.
+pub(crate) fn svg_start((w, h): (usize, usize), font_size: u32, title: &str, desc: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="{FONTS}" font-size="{font_size}">"#
+    );
+    let _ = writeln!(s, "<title>{}</title>", xml(title));
+    let _ = writeln!(s, "<desc>\n{}</desc>", xml(desc));
+    let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+    text(&mut s, (w / 2, 24), "middle", BOLD_TITLE, title);
+    s
+}
+
 /// Appends one `<text>` element anchored at `anchor`; `style` is more attributes, each with a
 /// leading space.
 pub(crate) fn text(
@@ -563,15 +578,7 @@ fn svg(sc: &Scenario, rows: &[Row], unread: &Unread) -> String {
         let _ = writeln!(desc, "{line}");
     }
 
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h}" viewBox="0 0 {W} {h}" font-family="{FONTS}" font-size="13">"#
-    );
-    let _ = writeln!(s, "<title>{}</title>", xml(&title));
-    let _ = writeln!(s, "<desc>\n{}</desc>", xml(&desc));
-    let _ = writeln!(s, r#"<rect width="{W}" height="{h}" fill="white"/>"#);
-    text(&mut s, (W / 2, 24), "middle", BOLD_TITLE, &title);
+    let mut s = svg_start((W, h), 13, &title, &desc);
     for (x, side) in X.into_iter().zip(SIDES) {
         let name = format!("lesson{}-{side}", sc.lesson);
         text(&mut s, (x, 56), "middle", BOLD, &name);
